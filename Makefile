@@ -1,0 +1,129 @@
+# paperbus — build, test, benchmark and run.
+#
+#   make          build every program (release, -Wall -Wextra -Werror)
+#   make test     build with AddressSanitizer + UBSan and run every test
+#   make bench    run the benchmarks and rewrite tests/bench/RESULTS.md
+#   make run      start everything in the foreground; Ctrl-C stops it
+#   make up       start everything in the background; make down stops it
+#
+# Each public target first runs deploy/install-deps.sh, so on a fresh Debian
+# machine these commands are all a newcomer needs. Builds go to build/MODE/.
+
+MODE ?= release
+BUILD := build/$(MODE)
+
+PACKAGES := libczmq libzmq msgpack libpq
+CC ?= cc
+WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
+ifeq ($(MODE),asan)
+OPTIMISE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+OPTIMISE := -O2 -g
+endif
+CFLAGS := -std=gnu11 $(WARNINGS) $(OPTIMISE) -Icommon -MMD -MP \
+          $(shell pkg-config --cflags $(PACKAGES) 2>/dev/null)
+LDFLAGS := $(filter -fsanitize=%,$(OPTIMISE))
+LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lpthread
+TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
+
+COMMON_SOURCES := $(wildcard common/*.c)
+MIGRATIONS := $(sort $(wildcard deploy/migrations/*.sql))
+GENERATED := $(BUILD)/gen/pb_migrations.c
+LIBRARY := $(BUILD)/libpaperbus.a
+
+SERVICES := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/main.c))))
+PROGRAMS := $(SERVICES:%=$(BUILD)/bin/%)
+
+TEST_SUITES := unit integration restart
+TEST_SUPPORT := $(wildcard tests/support/*.c)
+TEST_BINARIES := $(TEST_SUITES:%=$(BUILD)/tests/%)
+BENCH_SOURCES := $(wildcard tests/bench/bench_*.c)
+BENCH_BINARIES := $(BENCH_SOURCES:tests/bench/%.c=$(BUILD)/bench/%)
+
+objects = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+.PHONY: all test bench run up down status clean format lint deps programs test-binaries \
+        bench-binaries
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory MODE=release programs
+
+deps:
+	@deploy/install-deps.sh
+
+programs: $(PROGRAMS)
+
+test-binaries: $(PROGRAMS) $(TEST_BINARIES)
+
+bench-binaries: $(PROGRAMS) $(BENCH_BINARIES)
+
+test: deps
+	@$(MAKE) --no-print-directory MODE=asan test-binaries
+	@$(MAKE) --no-print-directory MODE=release programs
+	tests/run.sh build/asan
+
+bench: deps
+	@$(MAKE) --no-print-directory MODE=release bench-binaries
+	tests/bench/run.sh build/release
+
+run: all
+	deploy/stack.sh run
+
+up: all
+	deploy/stack.sh up
+
+down:
+	deploy/stack.sh down
+
+status:
+	deploy/stack.sh status
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i common/*.[ch] services/*/*.[ch] tests/*/*.[ch]
+
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --error-exitcode=1 \
+	    --inline-suppr -Icommon common services tests
+
+# ---- rules ----
+
+$(GENERATED): deploy/embed-migrations.sh $(MIGRATIONS)
+	@mkdir -p $(dir $@)
+	deploy/embed-migrations.sh $@ $(MIGRATIONS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBRARY): $(call objects,$(COMMON_SOURCES)) $(BUILD)/obj/gen/pb_migrations.o
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+define program_rule
+$(BUILD)/bin/$(1): $(call objects,$(wildcard services/$(1)/*.c)) $(LIBRARY)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach service,$(SERVICES),$(eval $(call program_rule,$(service))))
+
+define test_rule
+$(BUILD)/tests/$(1): $(call objects,$(wildcard tests/$(1)/*.c) $(TEST_SUPPORT)) $(LIBRARY)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $$(TEST_LIBS)
+endef
+$(foreach suite,$(TEST_SUITES),$(eval $(call test_rule,$(suite))))
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call objects,$(TEST_SUPPORT)) $(LIBRARY)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+-include $(shell find build/$(MODE)/obj -name '*.d' 2>/dev/null)
