@@ -20,7 +20,7 @@ OPTIMISE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 else
 OPTIMISE := -O2 -g
 endif
-CFLAGS := -std=gnu11 $(WARNINGS) $(OPTIMISE) -Icommon -MMD -MP \
+CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(OPTIMISE) -Icommon -Itests/support -MMD -MP \
           $(shell pkg-config --cflags $(PACKAGES) 2>/dev/null)
 LDFLAGS := $(filter -fsanitize=%,$(OPTIMISE))
 LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lpthread
@@ -41,6 +41,13 @@ BENCH_SOURCES := $(wildcard tests/bench/bench_*.c)
 BENCH_BINARIES := $(BENCH_SOURCES:tests/bench/%.c=$(BUILD)/bench/%)
 
 objects = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# `make V=1` prints whole command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 
 .PHONY: all test bench run up down status clean format lint deps programs test-binaries \
         bench-binaries
@@ -93,37 +100,43 @@ lint:
 
 $(GENERATED): deploy/embed-migrations.sh $(MIGRATIONS)
 	@mkdir -p $(dir $@)
-	deploy/embed-migrations.sh $@ $(MIGRATIONS)
+	@echo "  GEN     $@"
+	$(Q)deploy/embed-migrations.sh $@ $(MIGRATIONS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBRARY): $(call objects,$(COMMON_SOURCES)) $(BUILD)/obj/gen/pb_migrations.o
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 define program_rule
 $(BUILD)/bin/$(1): $(call objects,$(wildcard services/$(1)/*.c)) $(LIBRARY)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
+	@echo "  LINK    $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach service,$(SERVICES),$(eval $(call program_rule,$(service))))
 
 define test_rule
 $(BUILD)/tests/$(1): $(call objects,$(wildcard tests/$(1)/*.c) $(TEST_SUPPORT)) $(LIBRARY)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $$(TEST_LIBS)
+	@echo "  LINK    $$@"
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $$(TEST_LIBS)
 endef
 $(foreach suite,$(TEST_SUITES),$(eval $(call test_rule,$(suite))))
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call objects,$(TEST_SUPPORT)) $(LIBRARY)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
 -include $(shell find build/$(MODE)/obj -name '*.d' 2>/dev/null)

@@ -37,7 +37,7 @@ static void s_complain (char *error, size_t error_size, const char *format, ...)
     if (used + 1 >= error_size)
         return;
     if (used > 0)
-        error[used++] = '\n';
+        used += (size_t) snprintf (error + used, error_size - used, "; ");
     va_list args;
     va_start (args, format);
     vsnprintf (error + used, error_size - used, format, args);

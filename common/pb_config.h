@@ -22,7 +22,7 @@ typedef enum {
 typedef struct _pb_config_t pb_config_t;
 
 //  Reads and validates every setting. Returns NULL when any value is invalid,
-//  with every problem described in ERROR (one per line).
+//  with every problem described in ERROR (separated by "; ").
 pb_config_t *pb_config_load (char *error, size_t error_size);
 
 //  Destroys the config; accepts NULL and sets *self_p to NULL.

@@ -47,6 +47,14 @@ static void s_set_error (pb_db_t *self, const char *sqlstate, const char *messag
         self->error[--len] = '\0';
 }
 
+//  Server notices ("relation already exists, skipping") are debug detail,
+//  not something to print on stderr.
+static void s_notice (void *arg, const char *message)
+{
+    (void) arg;
+    pb_debug ("PostgreSQL: %.*s", (int) strcspn (message, "\n"), message);
+}
+
 static int64_t s_now_ms (void)
 {
     struct timespec now;
@@ -70,6 +78,7 @@ static int s_connect (pb_db_t *self)
         PGconn *conn = PQconnectdbParams (keywords, values, 1);
         if (conn && PQstatus (conn) == CONNECTION_OK) {
             self->conn = conn;
+            PQsetNoticeProcessor (conn, s_notice, NULL);
             if (attempt > 1)
                 pb_info ("connected to PostgreSQL after %d attempts", attempt);
             return 0;
@@ -191,6 +200,10 @@ PGresult *pb_db_query (pb_db_t *self, const char *sql, const pb_db_params_t *par
         s_set_error (self, "54023", "too many parameters");
         return NULL;
     }
+    //  In an aborted transaction every statement fails; keep the error that
+    //  aborted it rather than PostgreSQL's "transaction is aborted".
+    if (self->conn && PQtransactionStatus (self->conn) == PQTRANS_INERROR)
+        return NULL;
     s_set_error (self, "", "");
     bool retried = false;
     for (;;) {

@@ -11,7 +11,7 @@ pb_config_t *pb_service_start (const char *name)
     pb_config_t *config = pb_config_load (error, sizeof error);
     if (!config) {
         pb_log_init (name, PB_LOG_INFO);
-        pb_error ("invalid configuration:\n%s", error);
+        pb_error ("invalid configuration: %s", error);
         exit (2);
     }
     pb_log_init (name, (pb_log_level_t) pb_config_int (config, PB_CONF_LOG_LEVEL));

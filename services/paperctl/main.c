@@ -3,7 +3,7 @@
     paperctl config [--markdown]     the effective settings, or the README table
     paperctl migrate                 apply pending database migrations
     paperctl events [--after SEQ] [--limit N] [--follow]
-                                     print the event log (one event per line)
+                                     print the event log, one event per line: SEQ TOPIC JSON
 */
 #include "paperbus.h"
 
@@ -60,12 +60,72 @@ typedef struct {
     int64_t limit;    //  stop after this many (0: no limit)
 } events_state_t;
 
-//  Prints one event as "SEQ TOPIC PAYLOAD", the payload as msgpack text.
+//  Writes a msgpack object as JSON: str as JSON strings, bin as its size.
+static void s_print_json (FILE *out, msgpack_object object)
+{
+    switch (object.type) {
+    case MSGPACK_OBJECT_NIL:
+        fputs ("null", out);
+        break;
+    case MSGPACK_OBJECT_BOOLEAN:
+        fputs (object.via.boolean ? "true" : "false", out);
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        fprintf (out, "%llu", (unsigned long long) object.via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        fprintf (out, "%lld", (long long) object.via.i64);
+        break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        fprintf (out, "%.17g", object.via.f64);
+        break;
+    case MSGPACK_OBJECT_STR:
+        fputc ('"', out);
+        for (uint32_t i = 0; i < object.via.str.size; i++) {
+            unsigned char c = (unsigned char) object.via.str.ptr[i];
+            if (c == '"' || c == '\\')
+                fprintf (out, "\\%c", c);
+            else if (c < 0x20)
+                fprintf (out, "\\u%04x", c);
+            else
+                fputc (c, out);
+        }
+        fputc ('"', out);
+        break;
+    case MSGPACK_OBJECT_ARRAY:
+        fputc ('[', out);
+        for (uint32_t i = 0; i < object.via.array.size; i++) {
+            if (i)
+                fputc (',', out);
+            s_print_json (out, object.via.array.ptr[i]);
+        }
+        fputc (']', out);
+        break;
+    case MSGPACK_OBJECT_MAP:
+        fputc ('{', out);
+        for (uint32_t i = 0; i < object.via.map.size; i++) {
+            if (i)
+                fputc (',', out);
+            s_print_json (out, object.via.map.ptr[i].key);
+            fputc (':', out);
+            s_print_json (out, object.via.map.ptr[i].val);
+        }
+        fputc ('}', out);
+        break;
+    case MSGPACK_OBJECT_BIN:
+    case MSGPACK_OBJECT_EXT:
+        fprintf (out, "\"<%u bytes>\"", object.via.bin.size);
+        break;
+    }
+}
+
+//  Prints one event as "SEQ TOPIC PAYLOAD", the payload as JSON.
 static int s_print_event (const pb_event_t *event, void *arg)
 {
     events_state_t *state = arg;
+    printf ("%lld %s ", (long long) event->seq, event->topic);
     pb_codec_error_t error;
-    char text[4096] = "";
     if (pb_codec_validate (event->payload, event->size, event->size, &error) == 0) {
         //  Validated first: msgpack_unpack is only safe on bounded input.
         msgpack_zone zone;
@@ -73,12 +133,12 @@ static int s_print_event (const pb_event_t *event, void *arg)
         msgpack_object object;
         if (msgpack_unpack (event->payload, event->size, NULL, &zone, &object)
             == MSGPACK_UNPACK_SUCCESS)
-            msgpack_object_print_buffer (text, sizeof text, object);
+            s_print_json (stdout, object);
         msgpack_zone_destroy (&zone);
     }
     else
-        snprintf (text, sizeof text, "<%zu bytes, not msgpack: %s>", event->size, error.message);
-    printf ("%lld %s %s\n", (long long) event->seq, event->topic, text);
+        printf ("\"<%zu bytes, not msgpack: %s>\"", event->size, error.message);
+    putchar ('\n');
     state->last_seq = event->seq;
     state->printed++;
     return state->limit && state->printed >= state->limit ? -1 : 0;

@@ -1,0 +1,151 @@
+/*  pbtest — shared helpers for the paperbus test suites. */
+#include "pbtest.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *s_admin_url (void)
+{
+    const char *url = getenv ("PAPERBUS_DATABASE_URL");
+    cr_assert (url, "PAPERBUS_DATABASE_URL is unset: run the tests with tests/run.sh (make test)");
+    return url;
+}
+
+//  Builds a key=value connection string: the admin URL's host, port and user,
+//  with DBNAME as the database.
+static char *s_url_with_database (const char *dbname)
+{
+    char *error = NULL;
+    PQconninfoOption *options = PQconninfoParse (s_admin_url (), &error);
+    cr_assert (options, "bad PAPERBUS_DATABASE_URL: %s", error ? error : "?");
+    char url[1024] = "";
+    size_t used = 0;
+    for (PQconninfoOption *option = options; option->keyword; option++) {
+        if (!option->val || strcmp (option->keyword, "dbname") == 0)
+            continue;
+        used += (size_t) snprintf (url + used, sizeof url - used, "%s='%s' ", option->keyword,
+                                   option->val);
+    }
+    snprintf (url + used, sizeof url - used, "dbname='%s'", dbname);
+    PQconninfoFree (options);
+    return strdup (url);
+}
+
+pb_db_t *pbtest_connect (const char *url)
+{
+    pb_db_t *db = pb_db_new (url, "pbtest", 30);
+    cr_assert (db, "cannot connect to %s", url);
+    return db;
+}
+
+char *pbtest_database_new (bool migrated)
+{
+    static int serial;
+    char name[64];
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    snprintf (name, sizeof name, "pbtest_%d_%ld_%d", (int) getpid (), (long) now.tv_nsec,
+              ++serial);
+    pb_db_t *admin = pbtest_connect (s_admin_url ());
+    //  CREATE DATABASE takes no parameters; format's %I quotes the name.
+    pb_db_params_t params = {0};
+    pb_db_params_text (&params, name);
+    PGresult *statement = pb_db_query (admin, "SELECT format ('CREATE DATABASE %I', $1::text)",
+                                       &params);
+    cr_assert (statement, "%s", pb_db_error (admin));
+    cr_assert_eq (pb_db_script (admin, PQgetvalue (statement, 0, 0)), 0, "%s",
+                  pb_db_error (admin));
+    PQclear (statement);
+    pb_db_destroy (&admin);
+    char *url = s_url_with_database (name);
+    if (migrated) {
+        pb_db_t *db = pbtest_connect (url);
+        cr_assert_eq (pb_migrate (db, pb_migrations, pb_migration_count, NULL), 0);
+        pb_db_destroy (&db);
+    }
+    return url;
+}
+
+char *pbtest_repo_path (const char *relative)
+{
+    const char *root = getenv ("PAPERBUS_ROOT");
+    char path[4096];
+    snprintf (path, sizeof path, "%s/%s", root ? root : ".", relative);
+    return strdup (path);
+}
+
+char *pbtest_program (const char *name)
+{
+    const char *dir = getenv ("PAPERBUS_BIN_DIR");
+    cr_assert (dir, "PAPERBUS_BIN_DIR is unset: run the tests with tests/run.sh (make test)");
+    char path[4096];
+    snprintf (path, sizeof path, "%s/%s", dir, name);
+    return strdup (path);
+}
+
+int pbtest_shell (const char *command)
+{
+    int status = system (command);
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+pid_t pbtest_spawn (char *const argv[], char *const environment[], const char *output_path)
+{
+    pid_t pid = fork ();
+    cr_assert (pid >= 0);
+    if (pid == 0) {
+        //  A test that fails half-way must not leave its programs behind.
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+        for (int i = 0; environment && environment[i]; i++)
+            putenv (environment[i]);
+        if (output_path) {
+            int fd = open (output_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd < 0 || dup2 (fd, STDOUT_FILENO) < 0)
+                _exit (126);
+            close (fd);
+        }
+        execv (argv[0], argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+int pbtest_wait (pid_t pid, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 10) {
+        int status;
+        pid_t done = waitpid (pid, &status, WNOHANG);
+        if (done == pid) {
+            if (WIFEXITED (status))
+                return WEXITSTATUS (status);
+            return 128 + WTERMSIG (status);
+        }
+        usleep (10 * 1000);
+    }
+    return -1;
+}
+
+char *pbtest_read_file (const char *path, size_t *size)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    fseek (file, 0, SEEK_END);
+    long length = ftell (file);
+    fseek (file, 0, SEEK_SET);
+    char *data = malloc ((size_t) length + 1);
+    size_t got = fread (data, 1, (size_t) length, file);
+    fclose (file);
+    data[got] = '\0';
+    if (size)
+        *size = got;
+    return data;
+}
