@@ -12,7 +12,7 @@
 MODE ?= release
 BUILD := build/$(MODE)
 
-PACKAGES := libczmq libzmq msgpack libpq
+PACKAGES := libczmq libzmq msgpack libpq jansson
 CC ?= cc
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 ifeq ($(MODE),asan)
@@ -52,6 +52,8 @@ endif
 .PHONY: all test bench run up down status clean format lint deps programs test-binaries \
         bench-binaries
 .DEFAULT_GOAL := all
+# Keep intermediate objects so that rebuilds stay incremental.
+.SECONDARY:
 
 all: deps
 	@$(MAKE) --no-print-directory MODE=release programs

@@ -101,6 +101,16 @@ bool pb_utf8_valid (const char *text, size_t len)
     const unsigned char *p = (const unsigned char *) text;
     const unsigned char *end = p + len;
     while (p < end) {
+        //  Text is mostly ASCII: skip it 32 bytes, then 8 bytes, at a time.
+        while (end - p >= 32) {
+            uint64_t chunk[4];
+            memcpy (chunk, p, 32);
+            if ((chunk[0] | chunk[1] | chunk[2] | chunk[3]) & 0x8080808080808080ULL)
+                break;
+            p += 32;
+        }
+        if (p == end)
+            break;
         if (end - p >= 8) {
             uint64_t chunk;
             memcpy (&chunk, p, 8);
@@ -196,14 +206,23 @@ typedef struct {
     const char *body;  //  STR/BIN/EXT bytes
 } header_t;
 
+//  One step of the path to the value being decoded: a field name, or a list
+//  index when name is NULL. Kept unformatted; only an error formats it.
 typedef struct {
-    const unsigned char *pos; //  next byte to read
-    const unsigned char *end; //  one past the last byte
-    pb_arena_t *arena;        //  where lists go
-    size_t budget;            //  arena bytes this decode may still take
-    pb_codec_error_t *error;  //  filled on failure
-    char path[192];           //  where in the message we are, for errors
-    size_t path_len;          //  used bytes of path
+    const char *name; //  field name, or NULL for a list item
+    uint32_t index;   //  list index
+} path_step_t;
+
+#define PATH_MAX_STEPS (2 * PB_CODEC_MAX_DEPTH + 4)
+
+typedef struct {
+    const unsigned char *pos;          //  next byte to read
+    const unsigned char *end;          //  one past the last byte
+    pb_arena_t *arena;                 //  where lists go
+    size_t budget;                     //  arena bytes this decode may still take
+    pb_codec_error_t *error;           //  filled on failure
+    path_step_t path[PATH_MAX_STEPS];  //  where in the message we are
+    size_t path_len;                   //  steps in path
 } reader_t;
 
 static int s_fail (reader_t *r, int code, const char *format, ...)
@@ -214,36 +233,38 @@ static int s_fail (reader_t *r, int code, const char *format, ...)
     if (!r->error)
         return -1;
     r->error->code = code;
-    int used = 0;
-    if (r->path_len)
-        used = snprintf (r->error->message, sizeof r->error->message, "%s: ", r->path);
-    va_list args;
-    va_start (args, format);
-    vsnprintf (r->error->message + used, sizeof r->error->message - (size_t) used, format, args);
-    va_end (args);
+    char *message = r->error->message;
+    size_t room = sizeof r->error->message;
+    size_t used = 0;
+    for (size_t step = 0; step < r->path_len && step < PATH_MAX_STEPS && used < room; step++) {
+        const path_step_t *at = &r->path[step];
+        int added = at->name ? snprintf (message + used, room - used, "%s%s", step ? "." : "",
+                                         at->name)
+                             : snprintf (message + used, room - used, "[%u]", at->index);
+        used += added > 0 ? (size_t) added : 0;
+    }
+    if (r->path_len && used < room)
+        used += (size_t) snprintf (message + used, room - used, ": ");
+    if (used < room) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (message + used, room - used, format, args);
+        va_end (args);
+    }
     return -1;
 }
 
-//  Appends ".name" or "[index]" to the error path; returns the old length to
-//  restore with s_path_pop.
-static size_t s_path_push (reader_t *r, const char *name, int64_t index)
+//  Enters a field (NAME) or a list item (NAME NULL, INDEX); s_path_pop leaves.
+static inline void s_path_push (reader_t *r, const char *name, uint32_t index)
 {
-    size_t saved = r->path_len;
-    size_t room = sizeof r->path - r->path_len;
-    int added;
-    if (name)
-        added = snprintf (r->path + r->path_len, room, "%s%s", r->path_len ? "." : "", name);
-    else
-        added = snprintf (r->path + r->path_len, room, "[%lld]", (long long) index);
-    if (added > 0)
-        r->path_len += (size_t) added < room ? (size_t) added : room - 1;
-    return saved;
+    if (r->path_len < PATH_MAX_STEPS)
+        r->path[r->path_len] = (path_step_t) {name, index};
+    r->path_len++;
 }
 
-static void s_path_pop (reader_t *r, size_t saved)
+static inline void s_path_pop (reader_t *r)
 {
-    r->path_len = saved;
-    r->path[saved] = '\0';
+    r->path_len--;
 }
 
 static inline size_t s_remaining (reader_t *r)
@@ -538,14 +559,14 @@ static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, vo
         if (!list->items)
             return -1;
         for (uint32_t i = 0; i < h->length; i++) {
-            size_t saved = s_path_push (r, NULL, i);
+            s_path_push (r, NULL, i);
             header_t item;
             if (s_read_header (r, &item) || s_expect (r, &item, KIND_STR)
                 || s_check_str (r, field, &item, true))
                 return -1;
             list->items[i].ptr = item.body;
             list->items[i].len = item.length;
-            s_path_pop (r, saved);
+            s_path_pop (r);
         }
         list->count = h->length;
         return 0;
@@ -562,10 +583,10 @@ static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, vo
         if (!list->items)
             return -1;
         for (uint32_t i = 0; i < h->length; i++) {
-            size_t saved = s_path_push (r, NULL, i);
+            s_path_push (r, NULL, i);
             if (s_decode_map (r, field->schema, (char *) list->items + i * item_size, depth + 1))
                 return -1;
-            s_path_pop (r, saved);
+            s_path_pop (r);
         }
         list->count = h->length;
         return 0;
@@ -613,7 +634,7 @@ static int s_decode_map (reader_t *r, const pb_schema_t *schema, void *out, int 
                 return -1;
             continue;
         }
-        size_t saved = s_path_push (r, field->name, 0);
+        s_path_push (r, field->name, 0);
         if (present & ((pb_present_t) 1 << index))
             return s_fail (r, PB_E_MALFORMED, "given twice");
         const unsigned char *value_start = r->pos;
@@ -622,7 +643,7 @@ static int s_decode_map (reader_t *r, const pb_schema_t *schema, void *out, int 
             return -1;
         if (value.kind == KIND_NIL) {
             //  nil means absent; a required field is then missing.
-            s_path_pop (r, saved);
+            s_path_pop (r);
             continue;
         }
         if (field->type == PB_FIELD_MAP)
@@ -630,7 +651,7 @@ static int s_decode_map (reader_t *r, const pb_schema_t *schema, void *out, int 
         if (s_decode_field (r, field, &value, (char *) out + field->offset, depth))
             return -1;
         present |= (pb_present_t) 1 << index;
-        s_path_pop (r, saved);
+        s_path_pop (r);
     }
     for (uint32_t i = 0; i < schema->field_count; i++)
         if (schema->fields[i].required && !(present & ((pb_present_t) 1 << i)))

@@ -602,3 +602,20 @@ Test (codec, error_codes_have_wire_names)
     cr_assert_eq (pb_error_http_status (PB_E_TIMEOUT), 504);
     cr_assert_str_eq (pb_error_name (9999), "unknown");
 }
+
+Test (codec, utf8_check_never_reads_past_the_end)
+{
+    //  Exact-size heap buffers: AddressSanitizer reports any byte read beyond.
+    for (size_t len = 0; len <= 100; len++) {
+        char *ascii = malloc (len ? len : 1);
+        memset (ascii, 'a', len);
+        cr_assert (pb_utf8_valid (ascii, len), "length %zu", len);
+        if (len >= 2) {
+            memcpy (ascii + len - 2, "\xc3\xa9", 2); //  é as the last character
+            cr_assert (pb_utf8_valid (ascii, len), "length %zu with é", len);
+            ascii[len - 1] = 'a'; //  now a lead byte without its continuation
+            cr_assert_not (pb_utf8_valid (ascii, len), "length %zu, cut é", len);
+        }
+        free (ascii);
+    }
+}

@@ -1,0 +1,121 @@
+/*  pbbench — timing, medians and corpus loading for the benchmarks. */
+#include "pbbench.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t pbbench_now_ns (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+static int s_compare_doubles (const void *a, const void *b)
+{
+    double x = *(const double *) a, y = *(const double *) b;
+    return (x > y) - (x < y);
+}
+
+double pbbench_median (double *values, size_t count)
+{
+    qsort (values, count, sizeof *values, s_compare_doubles);
+    return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+static int s_compare_names (const void *a, const void *b)
+{
+    return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+static char **s_string_list (json_t *array, size_t *count)
+{
+    *count = json_is_array (array) ? json_array_size (array) : 0;
+    char **list = calloc (*count ? *count : 1, sizeof *list);
+    for (size_t i = 0; i < *count; i++)
+        list[i] = strdup (json_string_value (json_array_get (array, i)) ?: "");
+    return list;
+}
+
+size_t pbbench_load_papers (size_t limit, pbbench_paper_t **papers, const char **corpus_name)
+{
+    const char *root = getenv ("PAPERBUS_ROOT") ?: ".";
+    char shared[4096], sample[4096];
+    snprintf (shared, sizeof shared, "%s/../shared/corpus/arxiv-daily", root);
+    snprintf (sample, sizeof sample, "%s/deploy/sample/arxiv-daily", root);
+    const char *dir_path = shared;
+    DIR *dir = opendir (shared);
+    *corpus_name = "shared/corpus/arxiv-daily";
+    if (!dir) {
+        fprintf (stderr, "bench: ../shared/corpus is absent; using the bundled sample instead\n");
+        dir_path = sample;
+        dir = opendir (sample);
+        *corpus_name = "deploy/sample/arxiv-daily (shared corpus absent)";
+    }
+    if (!dir)
+        return 0;
+    char **names = NULL;
+    size_t name_count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)))
+        if (strstr (entry->d_name, ".jsonl")) {
+            names = realloc (names, (name_count + 1) * sizeof *names);
+            names[name_count++] = strdup (entry->d_name);
+        }
+    closedir (dir);
+    qsort (names, name_count, sizeof *names, s_compare_names);
+
+    size_t count = 0, capacity = 1024;
+    *papers = malloc (capacity * sizeof **papers);
+    for (size_t f = 0; f < name_count && (!limit || count < limit); f++) {
+        char path[8192];
+        snprintf (path, sizeof path, "%s/%s", dir_path, names[f]);
+        FILE *file = fopen (path, "r");
+        char *line = NULL;
+        size_t line_size = 0;
+        while (file && getline (&line, &line_size, file) > 0 && (!limit || count < limit)) {
+            json_t *record = json_loads (line, 0, NULL);
+            if (!record)
+                continue;
+            if (count == capacity) {
+                capacity *= 2;
+                *papers = realloc (*papers, capacity * sizeof **papers);
+            }
+            pbbench_paper_t *paper = &(*papers)[count++];
+            paper->id = strdup (json_string_value (json_object_get (record, "id")) ?: "");
+            paper->title = strdup (json_string_value (json_object_get (record, "title")) ?: "");
+            paper->abstract = strdup (json_string_value (json_object_get (record, "summary")) ?: "");
+            paper->authors = s_string_list (json_object_get (record, "authors"), &paper->author_count);
+            paper->categories
+                = s_string_list (json_object_get (record, "categories"), &paper->category_count);
+            json_decref (record);
+        }
+        free (line);
+        if (file)
+            fclose (file);
+    }
+    for (size_t f = 0; f < name_count; f++)
+        free (names[f]);
+    free (names);
+    return count;
+}
+
+void pbbench_papers_free (pbbench_paper_t *papers, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        free (papers[i].id);
+        free (papers[i].title);
+        free (papers[i].abstract);
+        for (size_t a = 0; a < papers[i].author_count; a++)
+            free (papers[i].authors[a]);
+        free (papers[i].authors);
+        for (size_t c = 0; c < papers[i].category_count; c++)
+            free (papers[i].categories[c]);
+        free (papers[i].categories);
+    }
+    free (papers);
+}
