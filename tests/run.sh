@@ -20,6 +20,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# The cluster is stopped again on the way out, so a run leaves nothing behind.
+trap '"$root/deploy/stack.sh" down >/dev/null' EXIT
 "$root/deploy/stack.sh" db-up
 eval "export $("$root/deploy/stack.sh" env)"
 

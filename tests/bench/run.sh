@@ -16,6 +16,8 @@ export PAPERBUS_PG_PORT=${PAPERBUS_BENCH_PG_PORT:-5435}
 export PAPERBUS_BIN_DIR=$build/bin
 export PAPERBUS_LOG_LEVEL=warn
 
+# The cluster is stopped again on the way out, so a run leaves nothing behind.
+trap '"$root/deploy/stack.sh" down >/dev/null' EXIT
 "$root/deploy/stack.sh" db-up
 eval "export $("$root/deploy/stack.sh" env)"
 
