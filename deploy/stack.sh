@@ -69,7 +69,9 @@ pg_root() {
     fi
     rmdir "$var/pg"
     local elsewhere
-    elsewhere="/var/tmp/paperbus-pg/$(printf '%s' "$var" | cksum | cut -d ' ' -f 1)"
+    # Named after the directory's path and inode, so a new clone at the same
+    # path starts a new cluster instead of finding an old one.
+    elsewhere="/var/tmp/paperbus-pg/$(stat -c '%n %d %i' "$var" | cksum | cut -d ' ' -f 1)"
     mkdir -p "$elsewhere"
     chmod 711 /var/tmp/paperbus-pg
     chown "$pg_user" "$elsewhere"
@@ -79,7 +81,8 @@ pg_root() {
 
 as_pg_user() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$pg_user" -- "$@"
+        # From /, since the user may not be allowed into the current directory.
+        (cd / && runuser -u "$pg_user" -- "$@")
     else
         "$@"
     fi
@@ -104,10 +107,8 @@ pg_start() {
     local bindir data log
     bindir=$(pg_bindir)
     data="$(pg_root)/data"
-    log="$var/log/postgresql.log"
-    mkdir -p "$var/log"
-    touch "$log"
-    [ "$(id -u)" -ne 0 ] || chown "$pg_user" "$log"
+    # The log sits beside the cluster, where its owner can always write.
+    log="$(pg_root)/postgresql.log"
     if [ ! -f "$data/PG_VERSION" ]; then
         say "creating a private PostgreSQL cluster in $data"
         as_pg_user "$bindir/initdb" -D "$data" --username="$pg_user" --auth=trust \
