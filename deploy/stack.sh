@@ -109,6 +109,8 @@ pg_start() {
     data="$(pg_root)/data"
     # The log sits beside the cluster, where its owner can always write.
     log="$(pg_root)/postgresql.log"
+    touch "$log"
+    [ "$(id -u)" -ne 0 ] || chown "$pg_user" "$log"
     if [ ! -f "$data/PG_VERSION" ]; then
         say "creating a private PostgreSQL cluster in $data"
         as_pg_user "$bindir/initdb" -D "$data" --username="$pg_user" --auth=trust \
