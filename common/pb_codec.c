@@ -19,7 +19,7 @@ typedef struct arena_block_s {
     struct arena_block_s *next; //  older block
     size_t size;                //  usable bytes in data
     size_t used;                //  bytes handed out
-    _Alignas (16) unsigned char data[];
+    _Alignas(16) unsigned char data[];
 } arena_block_t;
 
 struct _pb_arena_t {
@@ -50,7 +50,7 @@ void pb_arena_destroy (pb_arena_t **self_p)
 
 void *pb_arena_alloc (pb_arena_t *self, size_t size)
 {
-    size = (size + 15) & ~(size_t) 15;
+    size = (size + 15) & ~(size_t)15;
     arena_block_t *block = self->head;
     if (!block || block->size - block->used < size) {
         size_t block_size = block ? block->size * 2 : ARENA_FIRST_BLOCK;
@@ -98,7 +98,7 @@ size_t pb_arena_used (pb_arena_t *self)
 
 bool pb_utf8_valid (const char *text, size_t len)
 {
-    const unsigned char *p = (const unsigned char *) text;
+    const unsigned char *p = (const unsigned char *)text;
     const unsigned char *end = p + len;
     while (p < end) {
         //  Text is mostly ASCII: skip it 32 bytes, then 8 bytes, at a time.
@@ -122,16 +122,13 @@ bool pb_utf8_valid (const char *text, size_t len)
         unsigned char c = *p;
         if (c < 0x80) {
             p++;
-        }
-        else if (c < 0xC2) {
+        } else if (c < 0xC2) {
             return false; //  stray continuation byte or overlong 2-byte form
-        }
-        else if (c < 0xE0) {
+        } else if (c < 0xE0) {
             if (end - p < 2 || (p[1] & 0xC0) != 0x80)
                 return false;
             p += 2;
-        }
-        else if (c < 0xF0) {
+        } else if (c < 0xF0) {
             if (end - p < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80)
                 return false;
             if (c == 0xE0 && p[1] < 0xA0)
@@ -139,18 +136,16 @@ bool pb_utf8_valid (const char *text, size_t len)
             if (c == 0xED && p[1] >= 0xA0)
                 return false; //  UTF-16 surrogate
             p += 3;
-        }
-        else if (c < 0xF5) {
-            if (end - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80
-                || (p[3] & 0xC0) != 0x80)
+        } else if (c < 0xF5) {
+            if (end - p < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+                (p[3] & 0xC0) != 0x80)
                 return false;
             if (c == 0xF0 && p[1] < 0x90)
                 return false; //  overlong
             if (c == 0xF4 && p[1] >= 0x90)
                 return false; //  above U+10FFFF
             p += 4;
-        }
-        else
+        } else
             return false;
     }
     return true;
@@ -158,7 +153,7 @@ bool pb_utf8_valid (const char *text, size_t len)
 
 pb_str_t pb_str (const char *text)
 {
-    pb_str_t str = {text, (uint32_t) strlen (text)};
+    pb_str_t str = {text, (uint32_t)strlen (text)};
     return str;
 }
 
@@ -170,7 +165,7 @@ bool pb_str_eq (pb_str_t str, const char *text)
 
 char *pb_str_dup (pb_str_t str)
 {
-    char *copy = malloc ((size_t) str.len + 1);
+    char *copy = malloc ((size_t)str.len + 1);
     if (!copy)
         return NULL;
     if (str.len)
@@ -194,8 +189,8 @@ typedef enum {
     KIND_EXT
 } value_kind_t;
 
-static const char *const s_kind_names[] = {"nil", "bool", "int", "int", "float",
-                                           "str", "bin", "array", "map", "ext"};
+static const char *const s_kind_names[] = {"nil", "bool", "int",   "int", "float",
+                                           "str", "bin",  "array", "map", "ext"};
 
 typedef struct {
     value_kind_t kind; //  what the header introduces
@@ -216,13 +211,13 @@ typedef struct {
 #define PATH_MAX_STEPS (2 * PB_CODEC_MAX_DEPTH + 4)
 
 typedef struct {
-    const unsigned char *pos;          //  next byte to read
-    const unsigned char *end;          //  one past the last byte
-    pb_arena_t *arena;                 //  where lists go
-    size_t budget;                     //  arena bytes this decode may still take
-    pb_codec_error_t *error;           //  filled on failure
-    path_step_t path[PATH_MAX_STEPS];  //  where in the message we are
-    size_t path_len;                   //  steps in path
+    const unsigned char *pos;         //  next byte to read
+    const unsigned char *end;         //  one past the last byte
+    pb_arena_t *arena;                //  where lists go
+    size_t budget;                    //  arena bytes this decode may still take
+    pb_codec_error_t *error;          //  filled on failure
+    path_step_t path[PATH_MAX_STEPS]; //  where in the message we are
+    size_t path_len;                  //  steps in path
 } reader_t;
 
 static int s_fail (reader_t *r, int code, const char *format, ...)
@@ -238,13 +233,13 @@ static int s_fail (reader_t *r, int code, const char *format, ...)
     size_t used = 0;
     for (size_t step = 0; step < r->path_len && step < PATH_MAX_STEPS && used < room; step++) {
         const path_step_t *at = &r->path[step];
-        int added = at->name ? snprintf (message + used, room - used, "%s%s", step ? "." : "",
-                                         at->name)
-                             : snprintf (message + used, room - used, "[%u]", at->index);
-        used += added > 0 ? (size_t) added : 0;
+        int added = at->name
+                        ? snprintf (message + used, room - used, "%s%s", step ? "." : "", at->name)
+                        : snprintf (message + used, room - used, "[%u]", at->index);
+        used += added > 0 ? (size_t)added : 0;
     }
     if (r->path_len && used < room)
-        used += (size_t) snprintf (message + used, room - used, ": ");
+        used += (size_t)snprintf (message + used, room - used, ": ");
     if (used < room) {
         va_list args;
         va_start (args, format);
@@ -258,7 +253,7 @@ static int s_fail (reader_t *r, int code, const char *format, ...)
 static inline void s_path_push (reader_t *r, const char *name, uint32_t index)
 {
     if (r->path_len < PATH_MAX_STEPS)
-        r->path[r->path_len] = (path_step_t) {name, index};
+        r->path[r->path_len] = (path_step_t){name, index};
     r->path_len++;
 }
 
@@ -269,7 +264,7 @@ static inline void s_path_pop (reader_t *r)
 
 static inline size_t s_remaining (reader_t *r)
 {
-    return (size_t) (r->end - r->pos);
+    return (size_t)(r->end - r->pos);
 }
 
 static inline uint64_t s_be (const unsigned char *p, int bytes)
@@ -283,7 +278,7 @@ static inline uint64_t s_be (const unsigned char *p, int bytes)
 //  Takes BYTES big-endian bytes as an unsigned number.
 static int s_take (reader_t *r, int bytes, uint64_t *value)
 {
-    if (s_remaining (r) < (size_t) bytes)
+    if (s_remaining (r) < (size_t)bytes)
         return s_fail (r, PB_E_MALFORMED, "truncated: needs %d more bytes, %zu left", bytes,
                        s_remaining (r));
     *value = s_be (r->pos, bytes);
@@ -296,9 +291,9 @@ static int s_take_body (reader_t *r, header_t *h, uint64_t length)
 {
     if (length > s_remaining (r))
         return s_fail (r, PB_E_MALFORMED, "truncated: %s of %llu bytes with %zu bytes left",
-                       s_kind_names[h->kind], (unsigned long long) length, s_remaining (r));
-    h->length = (uint32_t) length;
-    h->body = (const char *) r->pos;
+                       s_kind_names[h->kind], (unsigned long long)length, s_remaining (r));
+    h->length = (uint32_t)length;
+    h->body = (const char *)r->pos;
     r->pos += length;
     return 0;
 }
@@ -310,8 +305,8 @@ static int s_take_count (reader_t *r, header_t *h, uint64_t count)
     uint64_t min_bytes = h->kind == KIND_MAP ? count * 2 : count;
     if (min_bytes > s_remaining (r))
         return s_fail (r, PB_E_MALFORMED, "%s of %llu entries cannot fit in the %zu bytes left",
-                       s_kind_names[h->kind], (unsigned long long) count, s_remaining (r));
-    h->length = (uint32_t) count;
+                       s_kind_names[h->kind], (unsigned long long)count, s_remaining (r));
+    h->length = (uint32_t)count;
     return 0;
 }
 
@@ -328,7 +323,7 @@ static int s_read_header (reader_t *r, header_t *h)
     }
     if (byte >= 0xe0) {
         h->kind = KIND_INT;
-        h->i = (int8_t) byte;
+        h->i = (int8_t)byte;
         return 0;
     }
     if (byte >= 0x80 && byte <= 0x8f) {
@@ -370,7 +365,7 @@ static int s_read_header (reader_t *r, header_t *h)
         h->kind = KIND_FLOAT;
         if (s_take (r, 4, &value))
             return -1;
-        uint32_t bits = (uint32_t) value;
+        uint32_t bits = (uint32_t)value;
         float f;
         memcpy (&f, &bits, 4);
         h->f = f;
@@ -397,9 +392,9 @@ static int s_read_header (reader_t *r, header_t *h)
             return -1;
         //  Sign-extend from the encoded width.
         int shift = 64 - 8 * bytes;
-        h->i = (int64_t) (value << shift) >> shift;
+        h->i = (int64_t)(value << shift) >> shift;
         h->kind = h->i < 0 ? KIND_INT : KIND_UINT;
-        h->u = (uint64_t) h->i;
+        h->u = (uint64_t)h->i;
         return 0;
     }
     case 0xd4:
@@ -444,7 +439,7 @@ static int s_skip (reader_t *r, int depth, bool check_utf8)
     if (h.kind == KIND_STR && check_utf8 && !pb_utf8_valid (h.body, h.length))
         return s_fail (r, PB_E_INVALID_UTF8, "str is not valid UTF-8");
     if (h.kind == KIND_ARRAY || h.kind == KIND_MAP) {
-        uint64_t values = h.kind == KIND_MAP ? (uint64_t) h.length * 2 : h.length;
+        uint64_t values = h.kind == KIND_MAP ? (uint64_t)h.length * 2 : h.length;
         for (uint64_t i = 0; i < values; i++)
             if (s_skip (r, depth + 1, check_utf8))
                 return -1;
@@ -458,11 +453,12 @@ static void *s_alloc (reader_t *r, uint64_t count, size_t item_size)
 {
     uint64_t bytes = count * item_size;
     if (bytes > r->budget) {
-        s_fail (r, PB_E_TOO_LARGE, "%llu entries would need %llu bytes, more than this message warrants",
-                (unsigned long long) count, (unsigned long long) bytes);
+        s_fail (r, PB_E_TOO_LARGE,
+                "%llu entries would need %llu bytes, more than this message warrants",
+                (unsigned long long)count, (unsigned long long)bytes);
         return NULL;
     }
-    void *memory = pb_arena_alloc (r->arena, bytes ? (size_t) bytes : 1);
+    void *memory = pb_arena_alloc (r->arena, bytes ? (size_t)bytes : 1);
     if (!memory) {
         s_fail (r, PB_E_INTERNAL, "out of memory");
         return NULL;
@@ -504,40 +500,37 @@ static int s_check_items (reader_t *r, const pb_field_t *field, header_t *h)
     return 0;
 }
 
-static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, void *slot,
-                           int depth)
+static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, void *slot, int depth)
 {
     switch (field->type) {
     case PB_FIELD_BOOL:
         if (s_expect (r, h, KIND_BOOL))
             return -1;
-        *(bool *) slot = h->u != 0;
+        *(bool *)slot = h->u != 0;
         return 0;
     case PB_FIELD_INT: {
         int64_t value;
         if (h->kind == KIND_UINT) {
             if (h->u > INT64_MAX)
-                return s_fail (r, PB_E_INVALID, "%llu is out of range",
-                               (unsigned long long) h->u);
-            value = (int64_t) h->u;
-        }
-        else if (h->kind == KIND_INT)
+                return s_fail (r, PB_E_INVALID, "%llu is out of range", (unsigned long long)h->u);
+            value = (int64_t)h->u;
+        } else if (h->kind == KIND_INT)
             value = h->i;
         else
             return s_expect (r, h, KIND_INT);
         if ((field->min || field->max) && (value < field->min || value > field->max))
-            return s_fail (r, PB_E_INVALID, "%lld is outside %lld..%lld", (long long) value,
-                           (long long) field->min, (long long) field->max);
-        *(int64_t *) slot = value;
+            return s_fail (r, PB_E_INVALID, "%lld is outside %lld..%lld", (long long)value,
+                           (long long)field->min, (long long)field->max);
+        *(int64_t *)slot = value;
         return 0;
     }
     case PB_FIELD_FLOAT:
         if (h->kind == KIND_FLOAT)
-            *(double *) slot = h->f;
+            *(double *)slot = h->f;
         else if (h->kind == KIND_UINT)
-            *(double *) slot = (double) h->u;
+            *(double *)slot = (double)h->u;
         else if (h->kind == KIND_INT)
-            *(double *) slot = (double) h->i;
+            *(double *)slot = (double)h->i;
         else
             return s_expect (r, h, KIND_FLOAT);
         return 0;
@@ -561,8 +554,8 @@ static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, vo
         for (uint32_t i = 0; i < h->length; i++) {
             s_path_push (r, NULL, i);
             header_t item;
-            if (s_read_header (r, &item) || s_expect (r, &item, KIND_STR)
-                || s_check_str (r, field, &item, true))
+            if (s_read_header (r, &item) || s_expect (r, &item, KIND_STR) ||
+                s_check_str (r, field, &item, true))
                 return -1;
             list->items[i].ptr = item.body;
             list->items[i].len = item.length;
@@ -584,7 +577,7 @@ static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, vo
             return -1;
         for (uint32_t i = 0; i < h->length; i++) {
             s_path_push (r, NULL, i);
-            if (s_decode_map (r, field->schema, (char *) list->items + i * item_size, depth + 1))
+            if (s_decode_map (r, field->schema, (char *)list->items + i * item_size, depth + 1))
                 return -1;
             s_path_pop (r);
         }
@@ -595,8 +588,8 @@ static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, vo
     return s_fail (r, PB_E_INTERNAL, "schema field has an unknown type");
 }
 
-static const pb_field_t *s_find_field (const pb_schema_t *schema, const char *name,
-                                       uint32_t length, uint32_t *index)
+static const pb_field_t *s_find_field (const pb_schema_t *schema, const char *name, uint32_t length,
+                                       uint32_t *index)
 {
     for (uint32_t i = 0; i < schema->field_count; i++) {
         const char *candidate = schema->fields[i].name;
@@ -635,7 +628,7 @@ static int s_decode_map (reader_t *r, const pb_schema_t *schema, void *out, int 
             continue;
         }
         s_path_push (r, field->name, 0);
-        if (present & ((pb_present_t) 1 << index))
+        if (present & ((pb_present_t)1 << index))
             return s_fail (r, PB_E_MALFORMED, "given twice");
         const unsigned char *value_start = r->pos;
         header_t value;
@@ -648,16 +641,16 @@ static int s_decode_map (reader_t *r, const pb_schema_t *schema, void *out, int 
         }
         if (field->type == PB_FIELD_MAP)
             r->pos = value_start;
-        if (s_decode_field (r, field, &value, (char *) out + field->offset, depth))
+        if (s_decode_field (r, field, &value, (char *)out + field->offset, depth))
             return -1;
-        present |= (pb_present_t) 1 << index;
+        present |= (pb_present_t)1 << index;
         s_path_pop (r);
     }
     for (uint32_t i = 0; i < schema->field_count; i++)
-        if (schema->fields[i].required && !(present & ((pb_present_t) 1 << i)))
+        if (schema->fields[i].required && !(present & ((pb_present_t)1 << i)))
             return s_fail (r, PB_E_MISSING_FIELD, "missing required field '%s' of %s",
                            schema->fields[i].name, schema->name);
-    *(pb_present_t *) out = present;
+    *(pb_present_t *)out = present;
     return 0;
 }
 
@@ -716,7 +709,7 @@ static void s_pack_str (msgpack_packer *packer, pb_str_t str)
 
 int pb_encode (const pb_schema_t *schema, const void *in, msgpack_packer *packer)
 {
-    pb_present_t present = *(const pb_present_t *) in;
+    pb_present_t present = *(const pb_present_t *)in;
     uint32_t count = 0;
     for (uint32_t i = 0; i < schema->field_count; i++)
         if (schema->fields[i].required || (present >> i & 1u))
@@ -727,23 +720,23 @@ int pb_encode (const pb_schema_t *schema, const void *in, msgpack_packer *packer
         const pb_field_t *field = &schema->fields[i];
         if (!field->required && !(present >> i & 1u))
             continue;
-        const void *slot = (const char *) in + field->offset;
+        const void *slot = (const char *)in + field->offset;
         s_pack_str (packer, pb_str (field->name));
         switch (field->type) {
         case PB_FIELD_BOOL:
-            if (*(const bool *) slot)
+            if (*(const bool *)slot)
                 msgpack_pack_true (packer);
             else
                 msgpack_pack_false (packer);
             break;
         case PB_FIELD_INT:
-            msgpack_pack_int64 (packer, *(const int64_t *) slot);
+            msgpack_pack_int64 (packer, *(const int64_t *)slot);
             break;
         case PB_FIELD_FLOAT:
-            msgpack_pack_double (packer, *(const double *) slot);
+            msgpack_pack_double (packer, *(const double *)slot);
             break;
         case PB_FIELD_STR:
-            s_pack_str (packer, *(const pb_str_t *) slot);
+            s_pack_str (packer, *(const pb_str_t *)slot);
             break;
         case PB_FIELD_BIN: {
             const pb_str_t *bin = slot;
@@ -767,7 +760,7 @@ int pb_encode (const pb_schema_t *schema, const void *in, msgpack_packer *packer
             msgpack_pack_array (packer, list->count);
             for (uint32_t item = 0; item < list->count; item++)
                 if (pb_encode (field->schema,
-                               (const char *) list->items + item * field->schema->struct_size,
+                               (const char *)list->items + item * field->schema->struct_size,
                                packer))
                     return -1;
             break;

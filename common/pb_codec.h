@@ -24,11 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PB_CODEC_MAX_FIELDS      64      //  fields in one schema (bits of pb_present_t)
-#define PB_CODEC_MAX_DEPTH       32      //  nesting of maps and arrays
-#define PB_CODEC_DEFAULT_MAX_LEN 65536   //  bytes of a str/bin field without its own limit
-#define PB_CODEC_DEFAULT_ITEMS   65536   //  entries of a list field without its own limit
-#define PB_CODEC_ALLOC_FACTOR    64      //  arena bytes allowed per input byte (plus 64 KiB)
+#define PB_CODEC_MAX_FIELDS      64    //  fields in one schema (bits of pb_present_t)
+#define PB_CODEC_MAX_DEPTH       32    //  nesting of maps and arrays
+#define PB_CODEC_DEFAULT_MAX_LEN 65536 //  bytes of a str/bin field without its own limit
+#define PB_CODEC_DEFAULT_ITEMS   65536 //  entries of a list field without its own limit
+#define PB_CODEC_ALLOC_FACTOR    64    //  arena bytes allowed per input byte (plus 64 KiB)
 
 typedef uint64_t pb_present_t;
 
@@ -76,16 +76,16 @@ typedef struct {
 } pb_field_t;
 
 struct pb_schema_s {
-    const char *name;          //  message name, used in error messages
-    const pb_field_t *fields;  //  the fields, at most PB_CODEC_MAX_FIELDS
-    uint32_t field_count;      //  number of fields
-    size_t struct_size;        //  size of the decoded C struct
+    const char *name;         //  message name, used in error messages
+    const pb_field_t *fields; //  the fields, at most PB_CODEC_MAX_FIELDS
+    uint32_t field_count;     //  number of fields
+    size_t struct_size;       //  size of the decoded C struct
 };
 
 //  Why a decode failed: a pb_error_t code and a sentence naming the field.
 typedef struct {
-    int code;           //  PB_E_MALFORMED, PB_E_MISSING_FIELD, ...
-    char message[256];  //  e.g. "papers[3].title: expected str, got int"
+    int code;          //  PB_E_MALFORMED, PB_E_MISSING_FIELD, ...
+    char message[256]; //  e.g. "papers[3].title: expected str, got int"
 } pb_codec_error_t;
 
 typedef struct _pb_arena_t pb_arena_t;
@@ -137,6 +137,6 @@ char *pb_str_dup (pb_str_t str);
 #define pb_has(msg, index) ((((msg)->present) >> (index)) & 1u)
 
 //  Marks field INDEX of MSG as present, for encoding optional fields.
-#define pb_set_present(msg, index) ((msg)->present |= (pb_present_t) 1 << (index))
+#define pb_set_present(msg, index) ((msg)->present |= (pb_present_t)1 << (index))
 
 #endif

@@ -26,7 +26,7 @@ static const setting_t s_settings[PB_CONF_COUNT] = {
 };
 
 struct _pb_config_t {
-    char *text[PB_CONF_COUNT];    //  effective value of each setting, owned
+    char *text[PB_CONF_COUNT];     //  effective value of each setting, owned
     int64_t number[PB_CONF_COUNT]; //  parsed value of INT and LEVEL settings
 };
 
@@ -37,7 +37,7 @@ static void s_complain (char *error, size_t error_size, const char *format, ...)
     if (used + 1 >= error_size)
         return;
     if (used > 0)
-        used += (size_t) snprintf (error + used, error_size - used, "; ");
+        used += (size_t)snprintf (error + used, error_size - used, "; ");
     va_list args;
     va_start (args, format);
     vsnprintf (error + used, error_size - used, format, args);
@@ -91,9 +91,8 @@ static int s_validate (pb_config_t *self, int index, const char *value, char *er
     case KIND_INT: {
         int64_t number;
         if (s_parse_int (value, &number) || number < setting->min || number > setting->max) {
-            s_complain (error, error_size, "%s=%s: not an integer in %lld..%lld",
-                        setting->variable, value, (long long) setting->min,
-                        (long long) setting->max);
+            s_complain (error, error_size, "%s=%s: not an integer in %lld..%lld", setting->variable,
+                        value, (long long)setting->min, (long long)setting->max);
             return -1;
         }
         self->number[index] = number;

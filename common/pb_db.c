@@ -51,15 +51,15 @@ static void s_set_error (pb_db_t *self, const char *sqlstate, const char *messag
 //  not something to print on stderr.
 static void s_notice (void *arg, const char *message)
 {
-    (void) arg;
-    pb_debug ("PostgreSQL: %.*s", (int) strcspn (message, "\n"), message);
+    (void)arg;
+    pb_debug ("PostgreSQL: %.*s", (int)strcspn (message, "\n"), message);
 }
 
 static int64_t s_now_ms (void)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
 //  Opens a fresh connection, retrying with backoff until the deadline.
@@ -72,7 +72,7 @@ static int s_connect (pb_db_t *self)
     zhashx_purge (self->statements);
     const char *keywords[] = {"dbname", "application_name", "connect_timeout", NULL};
     const char *values[] = {self->url, self->application, "5", NULL};
-    int64_t deadline = s_now_ms () + (int64_t) self->timeout_s * 1000;
+    int64_t deadline = s_now_ms () + (int64_t)self->timeout_s * 1000;
     int backoff_ms = BACKOFF_FIRST_MS;
     for (int attempt = 1;; attempt++) {
         PGconn *conn = PQconnectdbParams (keywords, values, 1);
@@ -110,7 +110,7 @@ pb_db_t *pb_db_new (const char *url, const char *application, int timeout_s)
         pb_db_destroy (&self);
         return NULL;
     }
-    zhashx_set_destructor (self->statements, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_destructor (self->statements, (zhashx_destructor_fn *)zstr_free);
     if (s_connect (self))
         pb_db_destroy (&self);
     return self;
@@ -149,8 +149,8 @@ static bool s_inside_transaction (pb_db_t *self)
 static void s_record_failure (pb_db_t *self, PGresult *result)
 {
     if (s_connection_lost (self)) {
-        s_set_error (self, "08006", self->conn ? PQerrorMessage (self->conn)
-                                               : "no connection to PostgreSQL");
+        s_set_error (self, "08006",
+                     self->conn ? PQerrorMessage (self->conn) : "no connection to PostgreSQL");
         return;
     }
     const char *state = result ? PQresultErrorField (result, PG_DIAG_SQLSTATE) : NULL;
@@ -164,7 +164,7 @@ static const char *s_prepared (pb_db_t *self, const char *sql, int param_count)
     if (name)
         return name;
     char fresh[32];
-    snprintf (fresh, sizeof fresh, "pb_%lld", (long long) ++self->statement_serial);
+    snprintf (fresh, sizeof fresh, "pb_%lld", (long long)++self->statement_serial);
     PGresult *result = PQprepare (self->conn, fresh, sql, param_count, NULL);
     if (!result || PQresultStatus (result) != PGRES_COMMAND_OK) {
         s_record_failure (self, result);
@@ -182,10 +182,9 @@ static PGresult *s_execute (pb_db_t *self, const char *sql, const pb_db_params_t
     const char *name = s_prepared (self, sql, count);
     if (!name)
         return NULL;
-    PGresult *result
-        = PQexecPrepared (self->conn, name, count, params ? params->values : NULL,
-                          params ? params->lengths : NULL, params ? params->formats : NULL,
-                          params && params->binary_result ? 1 : 0);
+    PGresult *result = PQexecPrepared (
+        self->conn, name, count, params ? params->values : NULL, params ? params->lengths : NULL,
+        params ? params->formats : NULL, params && params->binary_result ? 1 : 0);
     ExecStatusType status = result ? PQresultStatus (result) : PGRES_FATAL_ERROR;
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)
         return result;
@@ -261,10 +260,10 @@ int pb_db_script (pb_db_t *self, const char *sql)
 //  Failures after which running the transaction again can succeed.
 static bool s_retryable (const char *sqlstate)
 {
-    return strncmp (sqlstate, "08", 2) == 0       //  connection exception
-           || strcmp (sqlstate, "40001") == 0     //  serialization failure
-           || strcmp (sqlstate, "40P01") == 0     //  deadlock detected
-           || strcmp (sqlstate, "57P01") == 0;    //  admin shutdown (restart)
+    return strncmp (sqlstate, "08", 2) == 0    //  connection exception
+           || strcmp (sqlstate, "40001") == 0  //  serialization failure
+           || strcmp (sqlstate, "40P01") == 0  //  deadlock detected
+           || strcmp (sqlstate, "57P01") == 0; //  admin shutdown (restart)
 }
 
 //  Ends a failed transaction, keeping the error that failed it.
@@ -294,8 +293,7 @@ int pb_db_transaction (pb_db_t *self, pb_db_transaction_fn *body, void *arg)
                 if (PQtransactionStatus (self->conn) != PQTRANS_INTRANS) {
                     if (self->sqlstate[0] == '\0')
                         s_set_error (self, "25P02", "transaction aborted by an earlier error");
-                }
-                else if (pb_db_run (self, "COMMIT", NULL) >= 0)
+                } else if (pb_db_run (self, "COMMIT", NULL) >= 0)
                     return 0;
             }
         }
@@ -305,8 +303,8 @@ int pb_db_transaction (pb_db_t *self, pb_db_transaction_fn *body, void *arg)
         //  A lost connection is reopened by the next BEGIN. When COMMIT
         //  itself was cut off its outcome is unknown; running the body again
         //  is safe because every paperbus write is idempotent.
-        pb_warn ("transaction failed (%s: %s), running it again (attempt %d of %d)",
-                 self->sqlstate, self->error, attempt + 1, TRANSACTION_ATTEMPTS);
+        pb_warn ("transaction failed (%s: %s), running it again (attempt %d of %d)", self->sqlstate,
+                 self->error, attempt + 1, TRANSACTION_ATTEMPTS);
     }
 }
 
@@ -357,7 +355,7 @@ void pb_db_params_int (pb_db_params_t *params, int64_t value)
     int index = s_next_param (params);
     if (index < 0)
         return;
-    snprintf (params->numbers[index], sizeof params->numbers[index], "%lld", (long long) value);
+    snprintf (params->numbers[index], sizeof params->numbers[index], "%lld", (long long)value);
     params->values[index] = params->numbers[index];
     params->lengths[index] = 0;
     params->formats[index] = 0;
@@ -370,7 +368,7 @@ void pb_db_params_bytes (pb_db_params_t *params, const void *data, size_t size)
         return;
     //  A zero-length binary value must still be non-NULL, or it means NULL.
     params->values[index] = data ? data : "";
-    params->lengths[index] = (int) size;
+    params->lengths[index] = (int)size;
     params->formats[index] = 1;
 }
 
@@ -423,7 +421,7 @@ int pb_db_array_add (pb_db_array_t *self, const void *data, size_t size)
         self->data = grown;
         self->capacity = capacity;
     }
-    s_put_be32 (self->data + self->size, (uint32_t) size);
+    s_put_be32 (self->data + self->size, (uint32_t)size);
     if (size)
         memcpy (self->data + self->size + 4, data, size);
     self->size += 4 + size;
@@ -434,9 +432,9 @@ int pb_db_array_add (pb_db_array_t *self, const void *data, size_t size)
 int pb_db_array_add_int (pb_db_array_t *self, int64_t value)
 {
     unsigned char be[8];
-    uint64_t bits = (uint64_t) value;
+    uint64_t bits = (uint64_t)value;
     for (int i = 7; i >= 0; i--, bits >>= 8)
-        be[i] = (unsigned char) bits;
+        be[i] = (unsigned char)bits;
     return pb_db_array_add (self, be, 8);
 }
 
@@ -457,25 +455,24 @@ void pb_db_params_array (pb_db_params_t *params, pb_db_array_t *array)
         s_put_be32 (header, 0);
         s_put_be32 (header + 4, 0);
         s_put_be32 (header + 8, oid);
-    }
-    else {
+    } else {
         s_put_be32 (header, 1);
         s_put_be32 (header + 4, 0);
         s_put_be32 (header + 8, oid);
-        s_put_be32 (header + 12, (uint32_t) array->count);
+        s_put_be32 (header + 12, (uint32_t)array->count);
         s_put_be32 (header + 16, 1);
     }
-    pb_db_params_bytes (params, header, array->size - (size_t) (header - array->data));
+    pb_db_params_bytes (params, header, array->size - (size_t)(header - array->data));
 }
 
 int64_t pb_db_binary_int (const PGresult *result, int row, int column)
 {
-    const unsigned char *value = (const unsigned char *) PQgetvalue (result, row, column);
+    const unsigned char *value = (const unsigned char *)PQgetvalue (result, row, column);
     int length = PQgetlength (result, row, column);
     uint64_t bits = 0;
     for (int i = 0; i < length && i < 8; i++)
         bits = (bits << 8) | value[i];
     if (length == 4)
-        return (int32_t) bits;
-    return (int64_t) bits;
+        return (int32_t)bits;
+    return (int64_t)bits;
 }

@@ -26,12 +26,12 @@ typedef struct _pb_db_array_t pb_db_array_t;
 //  The parameters of one statement. Values are borrowed, not copied: they
 //  must stay valid until the statement has run.
 typedef struct {
-    int count;                                //  parameters added so far
-    const char *values[PB_DB_MAX_PARAMS];     //  text or binary value, NULL for SQL NULL
-    int lengths[PB_DB_MAX_PARAMS];            //  length of binary values
-    int formats[PB_DB_MAX_PARAMS];            //  0 text, 1 binary
-    char numbers[PB_DB_MAX_PARAMS][24];       //  storage for integers as text
-    bool binary_result;                       //  ask for results in binary format
+    int count;                            //  parameters added so far
+    const char *values[PB_DB_MAX_PARAMS]; //  text or binary value, NULL for SQL NULL
+    int lengths[PB_DB_MAX_PARAMS];        //  length of binary values
+    int formats[PB_DB_MAX_PARAMS];        //  0 text, 1 binary
+    char numbers[PB_DB_MAX_PARAMS][24];   //  storage for integers as text
+    bool binary_result;                   //  ask for results in binary format
 } pb_db_params_t;
 
 //  Element types of array parameters.

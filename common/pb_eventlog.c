@@ -7,12 +7,12 @@
 
 //  One statement per batch: reserve COUNT numbers on the head row (taking its
 //  lock until commit) and insert every event numbered from there.
-static const char *const APPEND_SQL
-    = "WITH head AS (UPDATE event_log_head SET last_seq = last_seq + $3 RETURNING last_seq),"
-      " inserted AS (INSERT INTO event_log (seq, topic, payload)"
-      "  SELECT head.last_seq - $3 + e.ordinal, e.topic, e.payload"
-      "  FROM head, unnest ($1::text[], $2::bytea[]) WITH ORDINALITY AS e (topic, payload, ordinal))"
-      " SELECT last_seq FROM head";
+static const char *const APPEND_SQL =
+    "WITH head AS (UPDATE event_log_head SET last_seq = last_seq + $3 RETURNING last_seq),"
+    " inserted AS (INSERT INTO event_log (seq, topic, payload)"
+    "  SELECT head.last_seq - $3 + e.ordinal, e.topic, e.payload"
+    "  FROM head, unnest ($1::text[], $2::bytea[]) WITH ORDINALITY AS e (topic, payload, ordinal))"
+    " SELECT last_seq FROM head";
 
 int64_t pb_eventlog_append (pb_db_t *db, const char *topic, const void *payload, size_t size)
 {
@@ -38,14 +38,14 @@ int64_t pb_eventlog_append_many (pb_db_t *db, size_t count, const char *const *t
             pb_error ("event topic of %zu bytes: must be 1..%d", topic_len, PB_EVENT_TOPIC_MAX);
             goto done;
         }
-        if (pb_db_array_add (topic_array, topics[i], topic_len)
-            || pb_db_array_add (payload_array, payloads[i], sizes[i]))
+        if (pb_db_array_add (topic_array, topics[i], topic_len) ||
+            pb_db_array_add (payload_array, payloads[i], sizes[i]))
             goto done;
     }
     pb_db_params_t params = {0};
     pb_db_params_array (&params, topic_array);
     pb_db_params_array (&params, payload_array);
-    pb_db_params_int (&params, (int64_t) count);
+    pb_db_params_int (&params, (int64_t)count);
     PGresult *result = pb_db_query (db, APPEND_SQL, &params);
     if (result) {
         last_seq = strtoll (PQgetvalue (result, 0, 0), NULL, 10);
@@ -74,13 +74,13 @@ int pb_eventlog_read (pb_db_t *db, int64_t after, int limit, pb_event_fn *fn, vo
         int topic_len = PQgetlength (result, row, 1);
         if (topic_len > PB_EVENT_TOPIC_MAX)
             topic_len = PB_EVENT_TOPIC_MAX;
-        memcpy (topic, PQgetvalue (result, row, 1), (size_t) topic_len);
+        memcpy (topic, PQgetvalue (result, row, 1), (size_t)topic_len);
         topic[topic_len] = '\0';
         pb_event_t event = {
             .seq = pb_db_binary_int (result, row, 0),
             .topic = topic,
             .payload = PQgetvalue (result, row, 2),
-            .size = (size_t) PQgetlength (result, row, 2),
+            .size = (size_t)PQgetlength (result, row, 2),
         };
         delivered++;
         if (fn (&event, arg))
@@ -106,8 +106,8 @@ int64_t pb_eventlog_cursor (pb_db_t *db, const char *consumer)
 {
     pb_db_params_t params = {0};
     pb_db_params_text (&params, consumer);
-    PGresult *result
-        = pb_db_query (db, "SELECT last_seq FROM event_cursor WHERE consumer = $1", &params);
+    PGresult *result =
+        pb_db_query (db, "SELECT last_seq FROM event_cursor WHERE consumer = $1", &params);
     if (!result)
         return -1;
     int64_t cursor = PQntuples (result) ? strtoll (PQgetvalue (result, 0, 0), NULL, 10) : 0;
@@ -125,8 +125,7 @@ int pb_eventlog_cursor_set (pb_db_t *db, const char *consumer, int64_t seq)
                       " ON CONFLICT (consumer) DO UPDATE"
                       " SET last_seq = greatest (event_cursor.last_seq, excluded.last_seq),"
                       " updated_at = now ()",
-                      &params)
-                   < 0
+                      &params) < 0
                ? -1
                : 0;
 }

@@ -20,10 +20,10 @@
 
 //  One event as read back from the log.
 typedef struct {
-    int64_t seq;          //  position in the log, from 1, no holes
-    const char *topic;    //  "paper.ingested", ...
-    const void *payload;  //  msgpack body
-    size_t size;          //  payload bytes
+    int64_t seq;         //  position in the log, from 1, no holes
+    const char *topic;   //  "paper.ingested", ...
+    const void *payload; //  msgpack body
+    size_t size;         //  payload bytes
 } pb_event_t;
 
 //  Called for each event read; return 0 to go on, -1 to stop.

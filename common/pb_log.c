@@ -45,20 +45,20 @@ void pb_log (pb_log_level_t level, const char *format, ...)
     gettimeofday (&now, NULL);
     struct tm utc;
     gmtime_r (&now.tv_sec, &utc);
-    int used = (int) strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &utc);
-    used += snprintf (line + used, sizeof line - (size_t) used, ".%03dZ %-5s %s[%d]: ",
-                      (int) (now.tv_usec / 1000), s_level_names[level], s_log.service,
-                      (int) getpid ());
+    int used = (int)strftime (line, sizeof line, "%Y-%m-%dT%H:%M:%S", &utc);
+    used += snprintf (line + used, sizeof line - (size_t)used,
+                      ".%03dZ %-5s %s[%d]: ", (int)(now.tv_usec / 1000), s_level_names[level],
+                      s_log.service, (int)getpid ());
     va_list args;
     va_start (args, format);
-    int body = vsnprintf (line + used, sizeof line - (size_t) used - 1, format, args);
+    int body = vsnprintf (line + used, sizeof line - (size_t)used - 1, format, args);
     va_end (args);
     if (body < 0)
         body = 0;
     used += body;
-    if ((size_t) used > sizeof line - 2) {
+    if ((size_t)used > sizeof line - 2) {
         //  Truncated: mark it so nobody mistakes the cut for the whole message.
-        used = (int) sizeof line - 5;
+        used = (int)sizeof line - 5;
         memcpy (line + used, "...", 3);
         used += 3;
     }
@@ -67,6 +67,6 @@ void pb_log (pb_log_level_t level, const char *format, ...)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
     line[used++] = '\n';
-    ssize_t written = write (STDERR_FILENO, line, (size_t) used);
-    (void) written;
+    ssize_t written = write (STDERR_FILENO, line, (size_t)used);
+    (void)written;
 }

@@ -41,8 +41,7 @@ static int s_apply_one (pb_db_t *db, void *arg)
     if (pb_db_script (db, step->migration->sql))
         return -1;
     if (pb_db_run (db, "INSERT INTO schema_migrations (name, checksum) VALUES ($1, md5 ($2))",
-                   &params)
-        < 0)
+                   &params) < 0)
         return -1;
     step->applied = true;
     return 0;

@@ -14,12 +14,12 @@ pb_config_t *pb_service_start (const char *name)
         pb_error ("invalid configuration: %s", error);
         exit (2);
     }
-    pb_log_init (name, (pb_log_level_t) pb_config_int (config, PB_CONF_LOG_LEVEL));
+    pb_log_init (name, (pb_log_level_t)pb_config_int (config, PB_CONF_LOG_LEVEL));
     //  czmq's handler turns SIGINT and SIGTERM into zsys_interrupted, which
     //  blocking czmq calls notice; the loop then winds down by itself.
     zsys_init ();
     zsys_catch_interrupts ();
-    zsys_set_linger ((size_t) pb_config_int (config, PB_CONF_LINGER_MS));
+    zsys_set_linger ((size_t)pb_config_int (config, PB_CONF_LINGER_MS));
     zsys_set_logident (name);
     return config;
 }

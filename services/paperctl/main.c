@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENTS_PAGE     1000
-#define FOLLOW_POLL_MS  200
+#define EVENTS_PAGE    1000
+#define FOLLOW_POLL_MS 200
 
 static void s_usage (FILE *out)
 {
@@ -28,7 +28,7 @@ static void s_usage (FILE *out)
 static pb_db_t *s_connect (pb_config_t *config)
 {
     return pb_db_new (pb_config_str (config, PB_CONF_DATABASE_URL), "paperctl",
-                      (int) pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
+                      (int)pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
 }
 
 static int s_config (pb_config_t *config, int argc, char **argv)
@@ -71,10 +71,10 @@ static void s_print_json (FILE *out, msgpack_object object)
         fputs (object.via.boolean ? "true" : "false", out);
         break;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        fprintf (out, "%llu", (unsigned long long) object.via.u64);
+        fprintf (out, "%llu", (unsigned long long)object.via.u64);
         break;
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        fprintf (out, "%lld", (long long) object.via.i64);
+        fprintf (out, "%lld", (long long)object.via.i64);
         break;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
@@ -83,7 +83,7 @@ static void s_print_json (FILE *out, msgpack_object object)
     case MSGPACK_OBJECT_STR:
         fputc ('"', out);
         for (uint32_t i = 0; i < object.via.str.size; i++) {
-            unsigned char c = (unsigned char) object.via.str.ptr[i];
+            unsigned char c = (unsigned char)object.via.str.ptr[i];
             if (c == '"' || c == '\\')
                 fprintf (out, "\\%c", c);
             else if (c < 0x20)
@@ -124,19 +124,18 @@ static void s_print_json (FILE *out, msgpack_object object)
 static int s_print_event (const pb_event_t *event, void *arg)
 {
     events_state_t *state = arg;
-    printf ("%lld %s ", (long long) event->seq, event->topic);
+    printf ("%lld %s ", (long long)event->seq, event->topic);
     pb_codec_error_t error;
     if (pb_codec_validate (event->payload, event->size, event->size, &error) == 0) {
         //  Validated first: msgpack_unpack is only safe on bounded input.
         msgpack_zone zone;
         msgpack_zone_init (&zone, 2048);
         msgpack_object object;
-        if (msgpack_unpack (event->payload, event->size, NULL, &zone, &object)
-            == MSGPACK_UNPACK_SUCCESS)
+        if (msgpack_unpack (event->payload, event->size, NULL, &zone, &object) ==
+            MSGPACK_UNPACK_SUCCESS)
             s_print_json (stdout, object);
         msgpack_zone_destroy (&zone);
-    }
-    else
+    } else
         printf ("\"<%zu bytes, not msgpack: %s>\"", event->size, error.message);
     putchar ('\n');
     state->last_seq = event->seq;

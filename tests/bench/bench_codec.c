@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_SIZE  100
-#define MAX_PAPERS  20000
+#define BATCH_SIZE 100
+#define MAX_PAPERS 20000
 
 typedef struct {
     pb_present_t present;
@@ -27,7 +27,8 @@ static const pb_field_t s_paper_fields[] = {
     {"title", PB_FIELD_STR, true, offsetof (paper_t, title), 0, 0, 1, 4096, 0, NULL},
     {"abstract", PB_FIELD_STR, false, offsetof (paper_t, abstract), 0, 0, 0, 65536, 0, NULL},
     {"authors", PB_FIELD_STR_LIST, false, offsetof (paper_t, authors), 0, 0, 0, 1024, 10000, NULL},
-    {"categories", PB_FIELD_STR_LIST, false, offsetof (paper_t, categories), 0, 0, 1, 256, 64, NULL},
+    {"categories", PB_FIELD_STR_LIST, false, offsetof (paper_t, categories), 0, 0, 1, 256, 64,
+     NULL},
 };
 static const pb_schema_t s_paper_schema = {"paper", s_paper_fields, 5, sizeof (paper_t)};
 
@@ -49,7 +50,7 @@ typedef struct {
 
 static pb_str_list_t s_list (char **items, size_t count)
 {
-    pb_str_list_t list = {malloc ((count ? count : 1) * sizeof (pb_str_t)), (uint32_t) count};
+    pb_str_list_t list = {malloc ((count ? count : 1) * sizeof (pb_str_t)), (uint32_t)count};
     for (size_t i = 0; i < count; i++)
         list.items[i] = pb_str (items[i]);
     return list;
@@ -72,7 +73,7 @@ int main (void)
         for (size_t i = 0; i < BATCH_SIZE; i++) {
             pbbench_paper_t *source = &papers[f * BATCH_SIZE + i];
             paper_t *paper = &batch_papers[i];
-            *paper = (paper_t) {0};
+            *paper = (paper_t){0};
             paper->id = pb_str (source->id);
             paper->title = pb_str (source->title);
             paper->abstract = pb_str (source->abstract);
@@ -113,7 +114,7 @@ int main (void)
             checksum += batch.papers.count;
             pb_arena_reset (arena);
         }
-        ours[run] = (double) (pbbench_now_ns () - start) / 1e9;
+        ours[run] = (double)(pbbench_now_ns () - start) / 1e9;
 
         start = pbbench_now_ns ();
         for (size_t f = 0; f < frame_count; f++) {
@@ -122,7 +123,7 @@ int main (void)
             checksum += object.via.map.size;
             msgpack_zone_clear (&zone);
         }
-        plain[run] = (double) (pbbench_now_ns () - start) / 1e9;
+        plain[run] = (double)(pbbench_now_ns () - start) / 1e9;
 
         start = pbbench_now_ns ();
         for (size_t f = 0; f < frame_count; f++) {
@@ -133,18 +134,19 @@ int main (void)
             checksum += object.via.map.size;
             msgpack_zone_clear (&zone);
         }
-        safe[run] = (double) (pbbench_now_ns () - start) / 1e9;
+        safe[run] = (double)(pbbench_now_ns () - start) / 1e9;
     }
     double ours_s = pbbench_median (ours, PBBENCH_RUNS);
     double plain_s = pbbench_median (plain, PBBENCH_RUNS);
     double safe_s = pbbench_median (safe, PBBENCH_RUNS);
-    double mb = (double) total_bytes / 1e6;
-    double papers_total = (double) (frame_count * BATCH_SIZE);
+    double mb = (double)total_bytes / 1e6;
+    double papers_total = (double)(frame_count * BATCH_SIZE);
 
     printf ("## Message codec: decoding paper batches\n\n");
     printf ("%zu frames of %d real papers (%.1f MB of msgpack) from %s; median of %d runs.\n\n",
             frame_count, BATCH_SIZE, mb, corpus, PBBENCH_RUNS);
-    printf ("| decoder | checks | MB/s | papers/s | time vs pb_decode |\n|---|---|---:|---:|---:|\n");
+    printf (
+        "| decoder | checks | MB/s | papers/s | time vs pb_decode |\n|---|---|---:|---:|---:|\n");
     printf ("| `pb_decode` (paperbus) | schema, limits, UTF-8; zero-copy | %.0f | %.0f | 1.00 |\n",
             mb / ours_s, papers_total / ours_s);
     printf ("| `msgpack_unpack` (msgpack-c) | none: trusts every length | %.0f | %.0f | %.2f |\n",

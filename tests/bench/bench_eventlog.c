@@ -24,9 +24,8 @@ typedef struct {
     int64_t committed; //  events committed by this writer
 } writer_t;
 
-static const char *const PLAIN_SQL
-    = "INSERT INTO bench_plain_events (topic, payload)"
-      " SELECT * FROM unnest ($1::text[], $2::bytea[])";
+static const char *const PLAIN_SQL = "INSERT INTO bench_plain_events (topic, payload)"
+                                     " SELECT * FROM unnest ($1::text[], $2::bytea[])";
 
 static int s_append_batch (pb_db_t *db, void *arg)
 {
@@ -41,9 +40,8 @@ static int s_append_batch (pb_db_t *db, void *arg)
         sizes[i] = PAYLOAD_BYTES;
     }
     if (!writer->plain)
-        return pb_eventlog_append_many (db, (size_t) writer->batch, topics, payloads, sizes) < 0
-                   ? -1
-                   : 0;
+        return pb_eventlog_append_many (db, (size_t)writer->batch, topics, payloads, sizes) < 0 ? -1
+                                                                                                : 0;
     pb_db_array_t *topic_array = pb_db_array_new (PB_DB_TEXT);
     pb_db_array_t *payload_array = pb_db_array_new (PB_DB_BYTEA);
     for (int i = 0; i < writer->batch; i++) {
@@ -76,7 +74,7 @@ static double s_measure (const char *url, bool plain, int writers, int batch)
     pthread_t threads[8];
     int64_t start = pbbench_now_ns ();
     for (int w = 0; w < writers; w++) {
-        state[w] = (writer_t) {url, plain, batch, start + (int64_t) (SECONDS_PER_RUN * 1e9), 0};
+        state[w] = (writer_t){url, plain, batch, start + (int64_t)(SECONDS_PER_RUN * 1e9), 0};
         pthread_create (&threads[w], NULL, s_writer, &state[w]);
     }
     int64_t committed = 0;
@@ -84,7 +82,7 @@ static double s_measure (const char *url, bool plain, int writers, int batch)
         pthread_join (threads[w], NULL);
         committed += state[w].committed;
     }
-    return (double) committed / ((double) (pbbench_now_ns () - start) / 1e9);
+    return (double)committed / ((double)(pbbench_now_ns () - start) / 1e9);
 }
 
 int main (void)
@@ -96,10 +94,11 @@ int main (void)
         return 1;
     }
     pb_db_t *db = pb_db_new (url, "bench", 30);
-    if (!db || pb_migrate (db, pb_migrations, pb_migration_count, NULL)
-        || pb_db_script (db, "CREATE TABLE IF NOT EXISTS bench_plain_events ("
-                             " seq bigserial PRIMARY KEY, topic text NOT NULL,"
-                             " payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")) {
+    if (!db || pb_migrate (db, pb_migrations, pb_migration_count, NULL) ||
+        pb_db_script (db,
+                      "CREATE TABLE IF NOT EXISTS bench_plain_events ("
+                      " seq bigserial PRIMARY KEY, topic text NOT NULL,"
+                      " payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")) {
         fprintf (stderr, "bench_eventlog: cannot prepare the database\n");
         return 1;
     }
@@ -124,10 +123,11 @@ int main (void)
                 plain_rate, ours_rate / plain_rate);
         fflush (stdout);
     }
-    printf ("\nThe plain table gives no order guarantee: a reader following it by seq can skip "
-            "an event that commits late. pb_eventlog holds the head row's lock until commit, so "
-            "concurrent single-event transactions queue behind each other's fsync; batching "
-            "events into fewer transactions (as ingest and rank do) recovers most of the rate.\n\n");
+    printf (
+        "\nThe plain table gives no order guarantee: a reader following it by seq can skip "
+        "an event that commits late. pb_eventlog holds the head row's lock until commit, so "
+        "concurrent single-event transactions queue behind each other's fsync; batching "
+        "events into fewer transactions (as ingest and rank do) recovers most of the rate.\n\n");
     pb_db_script (db, "DROP TABLE bench_plain_events; TRUNCATE event_log;"
                       " UPDATE event_log_head SET last_seq = 0");
     pb_db_destroy (&db);

@@ -17,8 +17,9 @@ static void s_setup (void)
     pb_log_init ("test", PB_LOG_WARN);
     s_url = pbtest_database_new (false);
     s_db = pbtest_connect (s_url);
-    cr_assert_eq (pb_db_script (s_db, "CREATE TABLE note (id int PRIMARY KEY, body text, raw bytea);"
-                                      "INSERT INTO note VALUES (1, 'one', NULL), (2, 'two', NULL)"),
+    cr_assert_eq (pb_db_script (s_db,
+                                "CREATE TABLE note (id int PRIMARY KEY, body text, raw bytea);"
+                                "INSERT INTO note VALUES (1, 'one', NULL), (2, 'two', NULL)"),
                   0, "%s", pb_db_error (s_db));
 }
 
@@ -47,7 +48,7 @@ Test (db, parameters_are_values_never_sql)
     cr_assert (result, "%s", pb_db_error (s_db));
     cr_assert_eq (PQntuples (result), 1);
     cr_assert_str_eq (PQgetvalue (result, 0, 0), hostile);
-    cr_assert_eq (PQgetlength (result, 0, 1), (int) sizeof raw);
+    cr_assert_eq (PQgetlength (result, 0, 1), (int)sizeof raw);
     cr_assert_eq (memcmp (PQgetvalue (result, 0, 1), raw, sizeof raw), 0);
     PQclear (result);
     cr_assert_eq (pb_db_run (s_db, "SELECT 1 FROM note", NULL), 3);
@@ -74,9 +75,11 @@ Test (db, array_parameters_carry_a_whole_batch)
     pb_db_params_t params = {0};
     pb_db_params_array (&params, ids);
     pb_db_params_array (&params, bodies);
-    cr_assert_eq (pb_db_run (s_db, "INSERT INTO note (id, body) SELECT * FROM unnest ($1::int8[], $2::text[])",
-                             &params),
-                  3, "%s", pb_db_error (s_db));
+    cr_assert_eq (
+        pb_db_run (s_db,
+                   "INSERT INTO note (id, body) SELECT * FROM unnest ($1::int8[], $2::text[])",
+                   &params),
+        3, "%s", pb_db_error (s_db));
     PGresult *result = pb_db_query (s_db, "SELECT body FROM note WHERE id >= 10 ORDER BY id", NULL);
     cr_assert_eq (PQntuples (result), 3);
     for (int i = 0; i < 3; i++)
@@ -105,7 +108,7 @@ Test (db, sql_errors_report_sqlstate_and_message)
 
 static int s_insert_then_refuse (pb_db_t *db, void *arg)
 {
-    (void) arg;
+    (void)arg;
     pb_db_run (db, "INSERT INTO note (id, body) VALUES (20, 'never')", NULL);
     return -1;
 }
@@ -118,7 +121,7 @@ Test (db, transaction_body_failure_rolls_back)
 
 static int s_ignore_an_error (pb_db_t *db, void *arg)
 {
-    (void) arg;
+    (void)arg;
     pb_db_run (db, "INSERT INTO note (id, body) VALUES (1, 'duplicate key')", NULL);
     pb_db_run (db, "INSERT INTO note (id, body) VALUES (21, 'after the error')", NULL);
     return 0;
@@ -132,7 +135,7 @@ Test (db, transaction_that_ignored_an_error_does_not_report_success)
 }
 
 typedef struct {
-    const char *url;  //  database
+    const char *url;   //  database
     int first, second; //  rows to lock, in this order
     int attempts;      //  how often the body ran
     int result;        //  what pb_db_transaction returned
@@ -176,7 +179,8 @@ Test (db, deadlocked_transaction_is_run_again_and_both_commit)
     cr_assert_eq (b.result, 0);
     //  PostgreSQL broke the deadlock by failing one side, which ran again.
     cr_assert_eq (a.attempts + b.attempts, 3, "attempts %d + %d", a.attempts, b.attempts);
-    PGresult *result = pb_db_query (s_db, "SELECT body FROM note WHERE id IN (1, 2) ORDER BY id", NULL);
+    PGresult *result =
+        pb_db_query (s_db, "SELECT body FROM note WHERE id IN (1, 2) ORDER BY id", NULL);
     cr_assert_str_eq (PQgetvalue (result, 0, 0), "one++");
     cr_assert_str_eq (PQgetvalue (result, 1, 0), "two++");
     PQclear (result);
@@ -209,9 +213,9 @@ static int s_write_and_get_cut_off_once (pb_db_t *db, void *arg)
 {
     cut_off_t *state = arg;
     state->attempts++;
-    if (pb_db_run (db, "INSERT INTO note (id, body) VALUES (30, 'exactly once') ON CONFLICT DO NOTHING",
-                   NULL)
-        < 0)
+    if (pb_db_run (db,
+                   "INSERT INTO note (id, body) VALUES (30, 'exactly once') ON CONFLICT DO NOTHING",
+                   NULL) < 0)
         return -1;
     if (state->attempts == 1)
         s_terminate_backend (db);

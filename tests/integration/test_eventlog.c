@@ -29,17 +29,17 @@ static void s_teardown (void)
 TestSuite (eventlog, .init = s_setup, .fini = s_teardown, .timeout = 120);
 
 typedef struct {
-    int64_t seqs[16];     //  seqs seen
+    int64_t seqs[16];      //  seqs seen
     char payloads[16][32]; //  payloads seen
-    int count;            //  events seen
+    int count;             //  events seen
 } collected_t;
 
 static int s_collect (const pb_event_t *event, void *arg)
 {
     collected_t *collected = arg;
     collected->seqs[collected->count] = event->seq;
-    snprintf (collected->payloads[collected->count], 32, "%s:%.*s", event->topic,
-              (int) event->size, (const char *) event->payload);
+    snprintf (collected->payloads[collected->count], 32, "%s:%.*s", event->topic, (int)event->size,
+              (const char *)event->payload);
     collected->count++;
     return 0;
 }
@@ -76,7 +76,7 @@ Test (eventlog, appended_events_read_back_in_order)
 
 static int s_append_then_refuse (pb_db_t *db, void *arg)
 {
-    (void) arg;
+    (void)arg;
     pb_eventlog_append (db, "vote.cast", "x", 1);
     return -1;
 }
@@ -112,7 +112,7 @@ Test (eventlog, cursor_persists_and_only_moves_forward)
 
 static int s_move_cursor_then_refuse (pb_db_t *db, void *arg)
 {
-    (void) arg;
+    (void)arg;
     pb_eventlog_cursor_set (db, "rank", 9);
     return -1;
 }
@@ -163,12 +163,12 @@ static int s_writer_body (pb_db_t *db, void *arg)
     const void *bodies[3];
     size_t sizes[3];
     for (int e = 0; e < events; e++) {
-        sizes[e] = (size_t) snprintf (payloads[e], 32, "w%d-t%d-e%d", writer->writer,
-                                      writer->transaction, e);
+        sizes[e] = (size_t)snprintf (payloads[e], 32, "w%d-t%d-e%d", writer->writer,
+                                     writer->transaction, e);
         topics[e] = "test.event";
         bodies[e] = payloads[e];
     }
-    if (pb_eventlog_append_many (db, (size_t) events, topics, bodies, sizes) < 0)
+    if (pb_eventlog_append_many (db, (size_t)events, topics, bodies, sizes) < 0)
         return -1;
     pb_db_params_t params = {0};
     char delay[16];
@@ -211,8 +211,8 @@ static int s_reader_take (const pb_event_t *event, void *arg)
         reader->skipped++;
     reader->last_seq = event->seq;
     char key[64];
-    snprintf (key, sizeof key, "%.*s", (int) event->size, (const char *) event->payload);
-    if (zhashx_insert (reader->seen, key, (void *) 1) != 0)
+    snprintf (key, sizeof key, "%.*s", (int)event->size, (const char *)event->payload);
+    if (zhashx_insert (reader->seen, key, (void *)1) != 0)
         reader->duplicates++;
     return 0;
 }
@@ -223,7 +223,7 @@ Test (eventlog, reader_racing_concurrent_writers_sees_each_event_exactly_once)
     pthread_t threads[WRITERS];
     atomic_store (&s_writers_running, WRITERS);
     for (int w = 0; w < WRITERS; w++) {
-        writers[w] = (writer_t) {.url = s_url, .writer = w, .random = 1000u + (unsigned) w};
+        writers[w] = (writer_t){.url = s_url, .writer = w, .random = 1000u + (unsigned)w};
         pthread_create (&threads[w], NULL, s_writer_thread, &writers[w]);
     }
     reader_t reader = {.seen = zhashx_new ()};
@@ -242,9 +242,9 @@ Test (eventlog, reader_racing_concurrent_writers_sees_each_event_exactly_once)
         cr_assert_eq (writers[w].failures, 0, "writer %d had failures", w);
         committed += writers[w].committed;
     }
-    cr_assert_eq (reader.skipped, 0, "the reader skipped %lld events", (long long) reader.skipped);
+    cr_assert_eq (reader.skipped, 0, "the reader skipped %lld events", (long long)reader.skipped);
     cr_assert_eq (reader.duplicates, 0);
-    cr_assert_eq ((int) zhashx_size (reader.seen), committed, "seen %zu, committed %d",
+    cr_assert_eq ((int)zhashx_size (reader.seen), committed, "seen %zu, committed %d",
                   zhashx_size (reader.seen), committed);
     cr_assert_eq (reader.last_seq, committed, "seqs have holes");
     //  Rolled-back events are absent: every seen payload is from a commit,

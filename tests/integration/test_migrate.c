@@ -38,10 +38,11 @@ Test (migrate, shipped_migrations_apply_once_and_twice_is_a_no_op)
     pb_db_t *db = pbtest_connect (s_url);
     int applied = -1;
     cr_assert_eq (pb_migrate (db, pb_migrations, pb_migration_count, &applied), 0);
-    cr_assert_eq (applied, (int) pb_migration_count);
+    cr_assert_eq (applied, (int)pb_migration_count);
     cr_assert_eq (pb_migrate (db, pb_migrations, pb_migration_count, &applied), 0);
     cr_assert_eq (applied, 0);
-    cr_assert_eq (s_count (db, "SELECT count(*) FROM schema_migrations"), (int64_t) pb_migration_count);
+    cr_assert_eq (s_count (db, "SELECT count(*) FROM schema_migrations"),
+                  (int64_t)pb_migration_count);
     cr_assert_eq (s_count (db, "SELECT last_seq FROM event_log_head"), 0);
     pb_db_destroy (&db);
 }
@@ -90,7 +91,10 @@ Test (migrate, failing_migration_leaves_nothing_and_stops_the_rest)
     cr_assert_eq (pb_migrate (db, list, 3, &applied), -1);
     cr_assert_eq (applied, 1);
     cr_assert_eq (s_count (db, "SELECT count(*) FROM schema_migrations"), 1);
-    cr_assert_eq (s_count (db, "SELECT count(*) FROM pg_tables WHERE tablename IN ('half_done', 'after_bad')"), 0);
+    cr_assert_eq (
+        s_count (db,
+                 "SELECT count(*) FROM pg_tables WHERE tablename IN ('half_done', 'after_bad')"),
+        0);
     pb_db_destroy (&db);
 }
 

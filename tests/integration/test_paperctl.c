@@ -22,7 +22,8 @@ Test (paperctl, migrate_creates_the_schema_then_has_nothing_to_do)
 {
     char *url = pbtest_database_new (false);
     char *program = pbtest_program ("paperctl");
-    char *env[] = {s_env ("PAPERBUS_DATABASE_URL", url), s_env ("PAPERBUS_LOG_LEVEL", "error"), NULL};
+    char *env[] = {s_env ("PAPERBUS_DATABASE_URL", url), s_env ("PAPERBUS_LOG_LEVEL", "error"),
+                   NULL};
     char *argv[] = {program, "migrate", NULL};
     char output[] = "/tmp/pbtest-migrate-XXXXXX";
     close (mkstemp (output));
@@ -52,7 +53,8 @@ Test (paperctl, events_follow_prints_new_events_and_stops_on_sigterm)
     char *url = pbtest_database_new (true);
     pb_db_t *db = pbtest_connect (url);
     //  msgpack {"id": "2501.00001"}
-    char first[] = "\x81\xa2id\xaa" "2501.00001";
+    char first[] = "\x81\xa2id\xaa"
+                   "2501.00001";
     cr_assert_eq (pb_db_transaction (db, s_append_event, first), 0);
 
     char *program = pbtest_program ("paperctl");
@@ -62,7 +64,8 @@ Test (paperctl, events_follow_prints_new_events_and_stops_on_sigterm)
     close (mkstemp (output));
     pid_t pid = pbtest_spawn (argv, env, output);
 
-    char second[] = "\x81\xa2id\xaa" "2501.00002";
+    char second[] = "\x81\xa2id\xaa"
+                    "2501.00002";
     cr_assert_eq (pb_db_transaction (db, s_append_event, second), 0);
     char *text = NULL;
     for (int waited = 0; waited < 10000; waited += 100) {

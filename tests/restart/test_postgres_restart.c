@@ -9,7 +9,7 @@
 
 static int s_append (pb_db_t *db, void *arg)
 {
-    (void) arg;
+    (void)arg;
     if (pb_eventlog_append (db, "test.restart", "x", 1) < 0)
         return -1;
     return pb_eventlog_cursor_set (db, "restart-consumer", pb_eventlog_head (db));

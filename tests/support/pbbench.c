@@ -1,7 +1,7 @@
 /*  pbbench — timing, medians and corpus loading for the benchmarks. */
 #include "pbbench.h"
 
-#include <dirent.h>
+#include <glob.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +12,12 @@ int64_t pbbench_now_ns (void)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
 static int s_compare_doubles (const void *a, const void *b)
 {
-    double x = *(const double *) a, y = *(const double *) b;
+    double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
@@ -25,11 +25,6 @@ double pbbench_median (double *values, size_t count)
 {
     qsort (values, count, sizeof *values, s_compare_doubles);
     return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
-}
-
-static int s_compare_names (const void *a, const void *b)
-{
-    return strcmp (*(char *const *) a, *(char *const *) b);
 }
 
 static char **s_string_list (json_t *array, size_t *count)
@@ -47,34 +42,21 @@ size_t pbbench_load_papers (size_t limit, pbbench_paper_t **papers, const char *
     char shared[4096], sample[4096];
     snprintf (shared, sizeof shared, "%s/../shared/corpus/arxiv-daily", root);
     snprintf (sample, sizeof sample, "%s/deploy/sample/arxiv-daily", root);
-    const char *dir_path = shared;
-    DIR *dir = opendir (shared);
+    char pattern[8200];
+    glob_t files;
+    snprintf (pattern, sizeof pattern, "%s/*.jsonl", shared);
     *corpus_name = "shared/corpus/arxiv-daily";
-    if (!dir) {
+    if (glob (pattern, 0, NULL, &files) != 0) {
         fprintf (stderr, "bench: ../shared/corpus is absent; using the bundled sample instead\n");
-        dir_path = sample;
-        dir = opendir (sample);
+        snprintf (pattern, sizeof pattern, "%s/*.jsonl", sample);
         *corpus_name = "deploy/sample/arxiv-daily (shared corpus absent)";
+        if (glob (pattern, 0, NULL, &files) != 0)
+            return 0;
     }
-    if (!dir)
-        return 0;
-    char **names = NULL;
-    size_t name_count = 0;
-    struct dirent *entry;
-    while ((entry = readdir (dir)))
-        if (strstr (entry->d_name, ".jsonl")) {
-            names = realloc (names, (name_count + 1) * sizeof *names);
-            names[name_count++] = strdup (entry->d_name);
-        }
-    closedir (dir);
-    qsort (names, name_count, sizeof *names, s_compare_names);
-
     size_t count = 0, capacity = 1024;
     *papers = malloc (capacity * sizeof **papers);
-    for (size_t f = 0; f < name_count && (!limit || count < limit); f++) {
-        char path[8192];
-        snprintf (path, sizeof path, "%s/%s", dir_path, names[f]);
-        FILE *file = fopen (path, "r");
+    for (size_t f = 0; f < files.gl_pathc && (!limit || count < limit); f++) {
+        FILE *file = fopen (files.gl_pathv[f], "r");
         char *line = NULL;
         size_t line_size = 0;
         while (file && getline (&line, &line_size, file) > 0 && (!limit || count < limit)) {
@@ -88,19 +70,19 @@ size_t pbbench_load_papers (size_t limit, pbbench_paper_t **papers, const char *
             pbbench_paper_t *paper = &(*papers)[count++];
             paper->id = strdup (json_string_value (json_object_get (record, "id")) ?: "");
             paper->title = strdup (json_string_value (json_object_get (record, "title")) ?: "");
-            paper->abstract = strdup (json_string_value (json_object_get (record, "summary")) ?: "");
-            paper->authors = s_string_list (json_object_get (record, "authors"), &paper->author_count);
-            paper->categories
-                = s_string_list (json_object_get (record, "categories"), &paper->category_count);
+            paper->abstract =
+                strdup (json_string_value (json_object_get (record, "summary")) ?: "");
+            paper->authors =
+                s_string_list (json_object_get (record, "authors"), &paper->author_count);
+            paper->categories =
+                s_string_list (json_object_get (record, "categories"), &paper->category_count);
             json_decref (record);
         }
         free (line);
         if (file)
             fclose (file);
     }
-    for (size_t f = 0; f < name_count; f++)
-        free (names[f]);
-    free (names);
+    globfree (&files);
     return count;
 }
 

@@ -31,8 +31,8 @@ static char *s_url_with_database (const char *dbname)
     for (PQconninfoOption *option = options; option->keyword; option++) {
         if (!option->val || strcmp (option->keyword, "dbname") == 0)
             continue;
-        used += (size_t) snprintf (url + used, sizeof url - used, "%s='%s' ", option->keyword,
-                                   option->val);
+        used += (size_t)snprintf (url + used, sizeof url - used, "%s='%s' ", option->keyword,
+                                  option->val);
     }
     snprintf (url + used, sizeof url - used, "dbname='%s'", dbname);
     PQconninfoFree (options);
@@ -52,17 +52,15 @@ char *pbtest_database_new (bool migrated)
     char name[64];
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
-    snprintf (name, sizeof name, "pbtest_%d_%ld_%d", (int) getpid (), (long) now.tv_nsec,
-              ++serial);
+    snprintf (name, sizeof name, "pbtest_%d_%ld_%d", (int)getpid (), (long)now.tv_nsec, ++serial);
     pb_db_t *admin = pbtest_connect (s_admin_url ());
     //  CREATE DATABASE takes no parameters; format's %I quotes the name.
     pb_db_params_t params = {0};
     pb_db_params_text (&params, name);
-    PGresult *statement = pb_db_query (admin, "SELECT format ('CREATE DATABASE %I', $1::text)",
-                                       &params);
+    PGresult *statement =
+        pb_db_query (admin, "SELECT format ('CREATE DATABASE %I', $1::text)", &params);
     cr_assert (statement, "%s", pb_db_error (admin));
-    cr_assert_eq (pb_db_script (admin, PQgetvalue (statement, 0, 0)), 0, "%s",
-                  pb_db_error (admin));
+    cr_assert_eq (pb_db_script (admin, PQgetvalue (statement, 0, 0)), 0, "%s", pb_db_error (admin));
     PQclear (statement);
     pb_db_destroy (&admin);
     char *url = s_url_with_database (name);
@@ -141,8 +139,8 @@ char *pbtest_read_file (const char *path, size_t *size)
     fseek (file, 0, SEEK_END);
     long length = ftell (file);
     fseek (file, 0, SEEK_SET);
-    char *data = malloc ((size_t) length + 1);
-    size_t got = fread (data, 1, (size_t) length, file);
+    char *data = malloc ((size_t)length + 1);
+    size_t got = fread (data, 1, (size_t)length, file);
     fclose (file);
     data[got] = '\0';
     if (size)

@@ -23,7 +23,15 @@ typedef struct {
     pb_str_t blob;
 } paper_t;
 
-enum { PAPER_ID, PAPER_VERSION, PAPER_TITLE, PAPER_AUTHORS, PAPER_SCORE, PAPER_WITHDRAWN, PAPER_BLOB };
+enum {
+    PAPER_ID,
+    PAPER_VERSION,
+    PAPER_TITLE,
+    PAPER_AUTHORS,
+    PAPER_SCORE,
+    PAPER_WITHDRAWN,
+    PAPER_BLOB
+};
 
 static const pb_field_t s_paper_fields[] = {
     {"id", PB_FIELD_STR, true, offsetof (paper_t, id), 0, 0, 1, 64, 0, NULL},
@@ -264,9 +272,9 @@ Test (codec, error_in_nested_list_names_the_path)
     s_str ("Version out of range");
     batch_t out;
     pb_codec_error_t error;
-    cr_assert_eq (pb_decode (s_buffer.data, s_buffer.size, 1 << 20, &s_batch_schema, &out, s_arena,
-                             &error),
-                  -1);
+    cr_assert_eq (
+        pb_decode (s_buffer.data, s_buffer.size, 1 << 20, &s_batch_schema, &out, s_arena, &error),
+        -1);
     cr_assert_eq (error.code, PB_E_INVALID);
     cr_assert (strstr (error.message, "papers[1].version"), "message: %s", error.message);
 }
@@ -286,11 +294,11 @@ Test (codec, nested_map_and_list_decode)
         s_pack_paper ("Paper", 5);
     batch_t out;
     pb_codec_error_t error;
-    cr_assert_eq (pb_decode (s_buffer.data, s_buffer.size, 1 << 20, &s_batch_schema, &out, s_arena,
-                             &error),
-                  0, "%s", error.message);
+    cr_assert_eq (
+        pb_decode (s_buffer.data, s_buffer.size, 1 << 20, &s_batch_schema, &out, s_arena, &error),
+        0, "%s", error.message);
     cr_assert_eq (out.papers.count, 3);
-    cr_assert_eq (((paper_t *) out.papers.items)[2].version, 2);
+    cr_assert_eq (((paper_t *)out.papers.items)[2].version, 2);
     cr_assert_eq (out.meta.count, -7);
 }
 
@@ -363,9 +371,8 @@ Test (codec, frame_over_the_limit_is_rejected_before_reading)
     s_pack_paper ("Title", 5);
     paper_t out;
     pb_codec_error_t error;
-    cr_assert_eq (pb_decode (s_buffer.data, s_buffer.size, 8, &s_paper_schema, &out, s_arena,
-                             &error),
-                  -1);
+    cr_assert_eq (
+        pb_decode (s_buffer.data, s_buffer.size, 8, &s_paper_schema, &out, s_arena, &error), -1);
     cr_assert_eq (error.code, PB_E_TOO_LARGE);
 }
 
@@ -382,12 +389,11 @@ Test (codec, array_bomb_is_refused_without_allocating)
                error.message);
 
     //  The same bomb as the value of a list field.
-    const unsigned char nested[] = {0x82, 0xa6, 's', 'o', 'u', 'r', 'c', 'e', 0xa1, 'x',
-                                    0xa6, 'p',  'a', 'p', 'e', 'r', 's', 0xdd, 0xff, 0xff,
-                                    0xff, 0xff};
+    const unsigned char nested[] = {0x82, 0xa6, 's', 'o', 'u', 'r', 'c',  'e',  0xa1, 'x',  0xa6,
+                                    'p',  'a',  'p', 'e', 'r', 's', 0xdd, 0xff, 0xff, 0xff, 0xff};
     batch_t out;
-    cr_assert_eq (pb_decode (nested, sizeof nested, 1 << 20, &s_batch_schema, &out, s_arena, &error),
-                  -1);
+    cr_assert_eq (
+        pb_decode (nested, sizeof nested, 1 << 20, &s_batch_schema, &out, s_arena, &error), -1);
     cr_assert (strstr (error.message, "papers"), "message: %s", error.message);
     cr_assert_eq (pb_arena_used (s_arena), 0);
 }
@@ -427,7 +433,7 @@ Test (codec, deep_nesting_is_refused)
     //  The same inside an unknown field of a message.
     msgpack_pack_map (&s_packer, 4);
     s_key ("junk");
-    msgpack_sbuffer_write (&s_buffer, (const char *) deep, sizeof deep);
+    msgpack_sbuffer_write (&s_buffer, (const char *)deep, sizeof deep);
     s_key ("id");
     s_str ("x");
     s_key ("version");
@@ -519,14 +525,13 @@ Test (codec, random_bytes_and_bit_flips_never_crash)
     for (int round = 0; round < 20000; round++) {
         size_t size;
         if (round % 2) {
-            size = (size_t) (rand () % 512);
+            size = (size_t)(rand () % 512);
             for (size_t i = 0; i < size; i++)
-                buffer[i] = (unsigned char) rand ();
-        }
-        else {
+                buffer[i] = (unsigned char)rand ();
+        } else {
             size = s_buffer.size;
             memcpy (buffer, s_buffer.data, size);
-            buffer[rand () % size] ^= (unsigned char) (1u << (rand () % 8));
+            buffer[rand () % size] ^= (unsigned char)(1u << (rand () % 8));
         }
         paper_t out;
         pb_codec_error_t error;
@@ -578,16 +583,15 @@ Test (codec, integers_of_every_width_decode)
         pb_codec_error_t error;
         int rc = s_decode_paper (s_buffer.data, s_buffer.size, &out, &error);
         if (values[i] <= 1000) {
-            cr_assert_eq (rc, 0, "%lld: %s", (long long) values[i], error.message);
+            cr_assert_eq (rc, 0, "%lld: %s", (long long)values[i], error.message);
             cr_assert_eq (out.version, values[i]);
-        }
-        else
+        } else
             cr_assert_eq (rc, -1);
     }
     //  Signed encodings of small positive numbers are ints too.
-    const unsigned char int8_five[] = {0x83, 0xa2, 'i', 'd', 0xa1, 'x', 0xa5, 't', 'i', 't', 'l',
-                                       'e',  0xa1, 't', 0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n',
-                                       0xd0, 0x05};
+    const unsigned char int8_five[] = {0x83, 0xa2, 'i', 'd', 0xa1, 'x', 0xa5, 't',
+                                       'i',  't',  'l', 'e', 0xa1, 't', 0xa7, 'v',
+                                       'e',  'r',  's', 'i', 'o',  'n', 0xd0, 0x05};
     paper_t out;
     pb_codec_error_t error;
     cr_assert_eq (s_decode_paper (int8_five, sizeof int8_five, &out, &error), 0, "%s",

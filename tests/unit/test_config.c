@@ -10,7 +10,7 @@
 static void s_clear_environment (void)
 {
     for (int setting = 0; setting < PB_CONF_COUNT; setting++)
-        unsetenv (pb_config_variable ((pb_setting_t) setting));
+        unsetenv (pb_config_variable ((pb_setting_t)setting));
     unsetenv ("DATABASE_URL");
 }
 
@@ -54,7 +54,8 @@ Test (config, invalid_values_are_errors_naming_the_variable)
         {"PAPERBUS_LOG_LEVEL", "loud", "PAPERBUS_LOG_LEVEL=loud: not one of"},
         {"PAPERBUS_BUS_REQUESTS", "127.0.0.1:5555", "PAPERBUS_BUS_REQUESTS=127.0.0.1:5555: not a"},
         {"PAPERBUS_BUS_EVENTS_IN", "tcp://host:99999", "PAPERBUS_BUS_EVENTS_IN=tcp://host:99999"},
-        {"PAPERBUS_DATABASE_URL", "postgresql://[broken", "PAPERBUS_DATABASE_URL: not a PostgreSQL"},
+        {"PAPERBUS_DATABASE_URL", "postgresql://[broken",
+         "PAPERBUS_DATABASE_URL: not a PostgreSQL"},
         {"PAPERBUS_VAR_DIR", "", "PAPERBUS_VAR_DIR is set but empty"},
         {"PAPERBUS_LINGER_MS", "-1", "PAPERBUS_LINGER_MS=-1"},
     };
@@ -116,8 +117,9 @@ Test (config, readme_documents_every_setting_with_its_default)
     fclose (out);
     //  Each row of the generated table must appear in the README verbatim.
     for (char *row = strtok (table, "\n"); row; row = strtok (NULL, "\n"))
-        cr_assert (strstr (readme, row), "README.md lacks the row: %s\n(paste the output of "
-                                         "`paperctl config --markdown`)",
+        cr_assert (strstr (readme, row),
+                   "README.md lacks the row: %s\n(paste the output of "
+                   "`paperctl config --markdown`)",
                    row);
     free (table);
     free (readme);

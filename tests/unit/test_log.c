@@ -20,7 +20,7 @@ Test (log, lines_carry_level_service_and_pid_and_fold_newlines, .init = cr_redir
     pb_debug ("hidden at info level");
     fflush (stderr);
     char expected[64];
-    snprintf (expected, sizeof expected, " info  tester[%d]: first second\n", (int) getpid ());
+    snprintf (expected, sizeof expected, " info  tester[%d]: first second\n", (int)getpid ());
     FILE *captured = cr_get_redirected_stderr ();
     char line[256] = "";
     cr_assert (fgets (line, sizeof line, captured));
