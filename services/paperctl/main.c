@@ -2,8 +2,9 @@
 
     paperctl config [--markdown]     the effective settings, or the README table
     paperctl migrate                 apply pending database migrations
-    paperctl events [--after SEQ] [--limit N] [--follow]
-                                     print the event log, one event per line: SEQ TOPIC JSON
+    paperctl events                  list the event log's topics and their last seq
+    paperctl events TOPIC [--after SEQ] [--limit N] [--follow]
+                                     print TOPIC's events, one per line: SEQ TOPIC JSON
 */
 #include "paperbus.h"
 
@@ -21,8 +22,9 @@ static void s_usage (FILE *out)
     fprintf (out, "usage: paperctl COMMAND [OPTIONS]\n"
                   "  config [--markdown]   show the effective settings (or the README table)\n"
                   "  migrate               apply pending database migrations\n"
-                  "  events [--after SEQ] [--limit N] [--follow]\n"
-                  "                        print the event log, one event per line\n");
+                  "  events                list the event log's topics and their last seq\n"
+                  "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
+                  "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n");
 }
 
 static pb_db_t *s_connect (pb_config_t *config)
@@ -143,6 +145,21 @@ static int s_print_event (const pb_event_t *event, void *arg)
     return state->limit && state->printed >= state->limit ? -1 : 0;
 }
 
+//  Prints each topic with the seq of its last event.
+static int s_list_topics (pb_db_t *db)
+{
+    PGresult *result =
+        pb_db_query (db, "SELECT topic, last_seq FROM event_topic ORDER BY topic", NULL);
+    if (!result) {
+        pb_error ("cannot read the event log: %s", pb_db_error (db));
+        return 1;
+    }
+    for (int row = 0; row < PQntuples (result); row++)
+        printf ("%s %s\n", PQgetvalue (result, row, 0), PQgetvalue (result, row, 1));
+    PQclear (result);
+    return 0;
+}
+
 static int s_events (pb_config_t *config, int argc, char **argv)
 {
     static const struct option options[] = {{"after", required_argument, NULL, 'a'},
@@ -180,12 +197,23 @@ static int s_events (pb_config_t *config, int argc, char **argv)
             return 2;
         }
     }
+    const char *topic = optind < argc ? argv[optind] : NULL;
+    if (topic && !pb_eventlog_topic_valid (topic)) {
+        fprintf (stderr, "paperctl events: '%s' is not a topic name ([a-z0-9_.-], 1..%d bytes)\n",
+                 topic, PB_EVENT_TOPIC_MAX);
+        return 2;
+    }
     pb_db_t *db = s_connect (config);
     if (!db)
         return 1;
+    if (!topic) {
+        int rc = s_list_topics (db);
+        pb_db_destroy (&db);
+        return rc;
+    }
     int rc = 0;
     while (!pb_service_stopping ()) {
-        int read = pb_eventlog_read (db, state.last_seq, EVENTS_PAGE, s_print_event, &state);
+        int read = pb_eventlog_read (db, topic, state.last_seq, EVENTS_PAGE, s_print_event, &state);
         if (read < 0) {
             pb_error ("cannot read the event log: %s", pb_db_error (db));
             rc = 1;

@@ -1,6 +1,7 @@
-/*  The event log: events come back in commit order with no holes, a reader
-    racing several writers sees every committed event exactly once and never
-    one that was rolled back, and cursors persist and only move forward. */
+/*  The event log: a topic's events come back in commit order with no holes,
+    topics are numbered independently, a reader racing several writers sees
+    every committed event exactly once and never one that was rolled back, and
+    cursors persist and only move forward. */
 #include "pbtest.h"
 
 #include <criterion/criterion.h>
@@ -38,40 +39,43 @@ static int s_collect (const pb_event_t *event, void *arg)
 {
     collected_t *collected = arg;
     collected->seqs[collected->count] = event->seq;
-    snprintf (collected->payloads[collected->count], 32, "%s:%.*s", event->topic, (int)event->size,
+    snprintf (collected->payloads[collected->count], 32, "%.*s", (int)event->size,
               (const char *)event->payload);
     collected->count++;
     return 0;
 }
-
-static const char *s_appended[] = {"paper.ingested", "vote.cast", "paper.ingested"};
 
 static int s_append_three (pb_db_t *db, void *arg)
 {
     int64_t *last = arg;
     const void *payloads[] = {"a", "bb", "ccc"};
     size_t sizes[] = {1, 2, 3};
-    *last = pb_eventlog_append_many (db, 3, s_appended, payloads, sizes);
-    return *last < 0 ? -1 : 0;
+    *last = pb_eventlog_append_many (db, "paper.ingested", 3, payloads, sizes);
+    return *last < 0 || pb_eventlog_append (db, "vote.cast", "v", 1) != 1 ? -1 : 0;
 }
 
-Test (eventlog, appended_events_read_back_in_order)
+Test (eventlog, appended_events_read_back_in_order_numbered_per_topic)
 {
     int64_t last = 0;
     cr_assert_eq (pb_db_transaction (s_db, s_append_three, &last), 0, "%s", pb_db_error (s_db));
     cr_assert_eq (last, 3);
-    cr_assert_eq (pb_eventlog_head (s_db), 3);
+    cr_assert_eq (pb_eventlog_head (s_db, "paper.ingested"), 3);
+    cr_assert_eq (pb_eventlog_head (s_db, "vote.cast"), 1);
+    cr_assert_eq (pb_eventlog_head (s_db, "never.used"), 0);
     collected_t collected = {0};
-    cr_assert_eq (pb_eventlog_read (s_db, 0, 10, s_collect, &collected), 3);
+    cr_assert_eq (pb_eventlog_read (s_db, "paper.ingested", 0, 10, s_collect, &collected), 3);
     cr_assert_eq (collected.seqs[0], 1);
     cr_assert_eq (collected.seqs[2], 3);
-    cr_assert_str_eq (collected.payloads[0], "paper.ingested:a");
-    cr_assert_str_eq (collected.payloads[1], "vote.cast:bb");
-    cr_assert_str_eq (collected.payloads[2], "paper.ingested:ccc");
+    cr_assert_str_eq (collected.payloads[0], "a");
+    cr_assert_str_eq (collected.payloads[1], "bb");
+    cr_assert_str_eq (collected.payloads[2], "ccc");
 
     collected_t after = {0};
-    cr_assert_eq (pb_eventlog_read (s_db, 2, 10, s_collect, &after), 1);
+    cr_assert_eq (pb_eventlog_read (s_db, "paper.ingested", 2, 10, s_collect, &after), 1);
     cr_assert_eq (after.seqs[0], 3);
+    collected_t votes = {0};
+    cr_assert_eq (pb_eventlog_read (s_db, "vote.cast", 0, 10, s_collect, &votes), 1);
+    cr_assert_str_eq (votes.payloads[0], "v");
 }
 
 static int s_append_then_refuse (pb_db_t *db, void *arg)
@@ -94,34 +98,35 @@ Test (eventlog, rolled_back_events_leave_no_hole)
     int64_t seq = 0;
     cr_assert_eq (pb_db_transaction (s_db, s_append_one, &seq), 0);
     cr_assert_eq (seq, 1, "the rolled-back event used up seq 1");
-    cr_assert_eq (pb_eventlog_head (s_db), 1);
+    cr_assert_eq (pb_eventlog_head (s_db, "vote.cast"), 1);
 }
 
 Test (eventlog, cursor_persists_and_only_moves_forward)
 {
-    cr_assert_eq (pb_eventlog_cursor (s_db, "index@a"), 0);
-    cr_assert_eq (pb_eventlog_cursor_set (s_db, "index@a", 5), 0);
-    cr_assert_eq (pb_eventlog_cursor_set (s_db, "index@a", 3), 0);
-    cr_assert_eq (pb_eventlog_cursor (s_db, "index@a"), 5);
-    cr_assert_eq (pb_eventlog_cursor (s_db, "index@b"), 0);
+    cr_assert_eq (pb_eventlog_cursor (s_db, "index@a", "paper.ingested"), 0);
+    cr_assert_eq (pb_eventlog_cursor_set (s_db, "index@a", "paper.ingested", 5), 0);
+    cr_assert_eq (pb_eventlog_cursor_set (s_db, "index@a", "paper.ingested", 3), 0);
+    cr_assert_eq (pb_eventlog_cursor (s_db, "index@a", "paper.ingested"), 5);
+    cr_assert_eq (pb_eventlog_cursor (s_db, "index@a", "vote.cast"), 0);
+    cr_assert_eq (pb_eventlog_cursor (s_db, "index@b", "paper.ingested"), 0);
     //  A new connection (a restarted consumer) finds the same cursor.
     pb_db_t *again = pbtest_connect (s_url);
-    cr_assert_eq (pb_eventlog_cursor (again, "index@a"), 5);
+    cr_assert_eq (pb_eventlog_cursor (again, "index@a", "paper.ingested"), 5);
     pb_db_destroy (&again);
 }
 
 static int s_move_cursor_then_refuse (pb_db_t *db, void *arg)
 {
     (void)arg;
-    pb_eventlog_cursor_set (db, "rank", 9);
+    pb_eventlog_cursor_set (db, "rank", "vote.cast", 9);
     return -1;
 }
 
 Test (eventlog, cursor_moved_in_a_rolled_back_transaction_stays)
 {
-    cr_assert_eq (pb_eventlog_cursor_set (s_db, "rank", 2), 0);
+    cr_assert_eq (pb_eventlog_cursor_set (s_db, "rank", "vote.cast", 2), 0);
     cr_assert_eq (pb_db_transaction (s_db, s_move_cursor_then_refuse, NULL), -1);
-    cr_assert_eq (pb_eventlog_cursor (s_db, "rank"), 2);
+    cr_assert_eq (pb_eventlog_cursor (s_db, "rank", "vote.cast"), 2);
 }
 
 Test (eventlog, bad_topics_are_refused)
@@ -131,7 +136,12 @@ Test (eventlog, bad_topics_are_refused)
     long_topic[sizeof long_topic - 1] = '\0';
     cr_assert_eq (pb_eventlog_append (s_db, "", "x", 1), -1);
     cr_assert_eq (pb_eventlog_append (s_db, long_topic, "x", 1), -1);
-    cr_assert_eq (pb_eventlog_head (s_db), 0);
+    cr_assert_eq (pb_eventlog_append (s_db, "Paper Ingested", "x", 1), -1);
+    cr_assert_eq (pb_eventlog_append (s_db, "paper\n", "x", 1), -1);
+    cr_assert (pb_eventlog_topic_valid ("paper.ingested"));
+    PGresult *topics = pb_db_query (s_db, "SELECT count(*) FROM event_log", NULL);
+    cr_assert_str_eq (PQgetvalue (topics, 0, 0), "0");
+    PQclear (topics);
 }
 
 /* ==== Concurrent writers, one racing reader ==== */
@@ -159,16 +169,14 @@ static int s_writer_body (pb_db_t *db, void *arg)
     writer_t *writer = arg;
     int events = 1 + rand_r (&writer->random) % 3;
     char payloads[3][32];
-    const char *topics[3];
     const void *bodies[3];
     size_t sizes[3];
     for (int e = 0; e < events; e++) {
         sizes[e] = (size_t)snprintf (payloads[e], 32, "w%d-t%d-e%d", writer->writer,
                                      writer->transaction, e);
-        topics[e] = "test.event";
         bodies[e] = payloads[e];
     }
-    if (pb_eventlog_append_many (db, (size_t)events, topics, bodies, sizes) < 0)
+    if (pb_eventlog_append_many (db, "test.event", (size_t)events, bodies, sizes) < 0)
         return -1;
     pb_db_params_t params = {0};
     char delay[16];
@@ -231,7 +239,8 @@ Test (eventlog, reader_racing_concurrent_writers_sees_each_event_exactly_once)
     bool final_pass = false;
     while (true) {
         bool writers_done = atomic_load (&s_writers_running) == 0;
-        cr_assert_geq (pb_eventlog_read (s_db, reader.last_seq, 500, s_reader_take, &reader), 0);
+        cr_assert_geq (
+            pb_eventlog_read (s_db, "test.event", reader.last_seq, 500, s_reader_take, &reader), 0);
         if (final_pass)
             break;
         final_pass = writers_done;

@@ -43,7 +43,7 @@ Test (migrate, shipped_migrations_apply_once_and_twice_is_a_no_op)
     cr_assert_eq (applied, 0);
     cr_assert_eq (s_count (db, "SELECT count(*) FROM schema_migrations"),
                   (int64_t)pb_migration_count);
-    cr_assert_eq (s_count (db, "SELECT last_seq FROM event_log_head"), 0);
+    cr_assert_eq (s_count (db, "SELECT count(*) FROM event_topic"), 0);
     pb_db_destroy (&db);
 }
 

@@ -59,7 +59,7 @@ Test (paperctl, events_follow_prints_new_events_and_stops_on_sigterm)
 
     char *program = pbtest_program ("paperctl");
     char *env[] = {s_env ("PAPERBUS_DATABASE_URL", url), NULL};
-    char *argv[] = {program, "events", "--follow", NULL};
+    char *argv[] = {program, "events", "paper.ingested", "--follow", NULL};
     char output[] = "/tmp/pbtest-events-XXXXXX";
     close (mkstemp (output));
     pid_t pid = pbtest_spawn (argv, env, output);

@@ -10,9 +10,10 @@
 static int s_append (pb_db_t *db, void *arg)
 {
     (void)arg;
-    if (pb_eventlog_append (db, "test.restart", "x", 1) < 0)
+    int64_t seq = pb_eventlog_append (db, "test.restart", "x", 1);
+    if (seq < 0)
         return -1;
-    return pb_eventlog_cursor_set (db, "restart-consumer", pb_eventlog_head (db));
+    return pb_eventlog_cursor_set (db, "restart-consumer", "test.restart", seq);
 }
 
 Test (restart, handles_recover_after_postgres_restarts_and_keep_committed_state, .timeout = 120)
@@ -28,13 +29,13 @@ Test (restart, handles_recover_after_postgres_restarts_and_keep_committed_state,
     cr_assert_eq (pbtest_shell (command), 0, "PostgreSQL did not restart");
 
     //  The old connection is dead; the handle notices and reconnects.
-    cr_assert_eq (pb_eventlog_head (db), 1, "%s", pb_db_error (db));
+    cr_assert_eq (pb_eventlog_head (db, "test.restart"), 1, "%s", pb_db_error (db));
     cr_assert_geq (pb_db_reconnects (db), 1);
-    cr_assert_eq (pb_eventlog_cursor (db, "restart-consumer"), 1);
+    cr_assert_eq (pb_eventlog_cursor (db, "restart-consumer", "test.restart"), 1);
 
     //  A transaction on the restarted server commits as usual.
     cr_assert_eq (pb_db_transaction (db, s_append, NULL), 0, "%s", pb_db_error (db));
-    cr_assert_eq (pb_eventlog_head (db), 2);
+    cr_assert_eq (pb_eventlog_head (db, "test.restart"), 2);
     pb_db_destroy (&db);
     free (stack);
     free (url);
