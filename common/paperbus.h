@@ -21,5 +21,10 @@
 #include "pb_db.h"
 #include "pb_migrate.h"
 #include "pb_eventlog.h"
+#include "pb_proto.h"
+#include "pb_bus.h"
+#include "pb_client.h"
+#include "pb_worker.h"
+#include "pb_pubsub.h"
 
 #endif

@@ -73,6 +73,7 @@ typedef struct {
     uint32_t max_len;          //  STR/BIN/STR_LIST items: longest allowed (0: default)
     uint32_t max_items;        //  lists: most entries allowed (0: default)
     const pb_schema_t *schema; //  MAP and MAP_LIST: the nested message
+    const char *doc;           //  what the field means, for the protocol reference
 } pb_field_t;
 
 struct pb_schema_s {
@@ -80,6 +81,7 @@ struct pb_schema_s {
     const pb_field_t *fields; //  the fields, at most PB_CODEC_MAX_FIELDS
     uint32_t field_count;     //  number of fields
     size_t struct_size;       //  size of the decoded C struct
+    const char *doc;          //  what the message is, for the protocol reference
 };
 
 //  Why a decode failed: a pb_error_t code and a sentence naming the field.

@@ -4,11 +4,19 @@
 
 #include <errno.h>
 #include <libpq-fe.h>
+#include <zmq.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { KIND_LEVEL, KIND_STRING, KIND_INT, KIND_ENDPOINT, KIND_DB_URL } setting_kind_t;
+typedef enum {
+    KIND_LEVEL,
+    KIND_STRING,
+    KIND_INT,
+    KIND_ENDPOINT,
+    KIND_DB_URL,
+    KIND_CURVE_KEY
+} setting_kind_t;
 
 typedef struct {
     const char *variable;    //  environment variable name
@@ -116,6 +124,16 @@ static int s_validate (pb_config_t *self, int index, const char *value, char *er
             return -1;
         }
         PQconninfoFree (options);
+        return 0;
+    }
+    case KIND_CURVE_KEY: {
+        uint8_t key[32];
+        if (strcmp (value, "off") != 0
+            && (strlen (value) != 40 || !zmq_z85_decode (key, value))) {
+            s_complain (error, error_size, "%s: not `off` nor a 40-character Z85 CURVE key",
+                        setting->variable);
+            return -1;
+        }
         return 0;
     }
     case KIND_STRING:

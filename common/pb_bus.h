@@ -1,0 +1,65 @@
+/*  pb_bus — the wire protocol's constants, and the one place where bus
+    sockets are made (see proto/PROTOCOL.md).
+
+    Every bus socket in paperbus, in the bus and in every client, worker,
+    publisher and subscriber, comes from pb_bus_socket. That is where CURVE
+    encryption is switched on for all of them by configuration
+    (PAPERBUS_CURVE_SECRET_KEY on the bus, PAPERBUS_CURVE_PUBLIC_KEY
+    everywhere else), and where the frame size limit is set.
+*/
+#ifndef PB_BUS_H
+#define PB_BUS_H
+
+#include "pb_config.h"
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PB_BUS_CLIENT_HEADER "PBC1" //  first frame of client <-> bus messages
+#define PB_BUS_WORKER_HEADER "PBW1" //  first frame of worker <-> bus messages
+#define PB_BUS_LIVENESS      3      //  heartbeats missed before a peer is dead
+#define PB_BUS_METHOD_MAX    128    //  bytes of "service.operation"
+#define PB_BUS_SERVICE_MAX   64     //  bytes of a service name
+#define PB_BUS_HEARTBEAT_TOPIC "bus.heartbeat"
+
+//  Worker commands: the one-byte second frame of worker <-> bus messages.
+typedef enum {
+    PB_BUS_READY = 1,      //  worker -> bus: service, credit
+    PB_BUS_REQUEST = 2,    //  bus -> worker: ticket, method, body
+    PB_BUS_REPLY = 3,      //  worker -> bus: ticket, status, body
+    PB_BUS_HEARTBEAT = 4,  //  both ways, no body
+    PB_BUS_DISCONNECT = 5, //  both ways, no body
+} pb_bus_command_t;
+
+//  The role a socket plays, which decides its type and bind/connect.
+typedef enum {
+    PB_BUS_ROUTER,     //  the bus's request socket (binds)
+    PB_BUS_XSUB,       //  the bus's publisher-facing socket (binds)
+    PB_BUS_XPUB,       //  the bus's subscriber-facing socket (binds)
+    PB_BUS_DEALER,     //  a client's or worker's request socket (connects)
+    PB_BUS_PUB,        //  a publisher's socket (connects)
+    PB_BUS_SUB,        //  a subscriber's socket (connects)
+} pb_bus_role_t;
+
+//  Creates the socket for ROLE on ENDPOINT (bound for the bus's roles,
+//  connected otherwise), with CURVE, frame size limit and linger from
+//  CONFIG. Returns NULL after logging why (for example a port in use).
+zsock_t *pb_bus_socket (pb_config_t *config, pb_bus_role_t role, const char *endpoint);
+
+//  True when NAME is a valid service name: 1..64 bytes of [a-z0-9_-].
+bool pb_bus_service_valid (const char *name, size_t length);
+
+//  Splits METHOD ("index.search") at its first dot; true when the service
+//  part is valid and the operation is 1..63 printable bytes.
+bool pb_bus_method_split (const char *method, size_t length, size_t *service_length);
+
+//  Builds the one-frame event: TOPIC, a NUL, SEQ as 8 bytes big-endian, BODY.
+zframe_t *pb_bus_event_frame (const char *topic, int64_t seq, const void *body, size_t size);
+
+//  Parses an event frame. Returns 0 with TOPIC (NUL-terminated copy into
+//  TOPIC_BUFFER of at least 129 bytes), SEQ and BODY, or -1 if malformed.
+int pb_bus_event_parse (const void *data, size_t size, char *topic_buffer, int64_t *seq,
+                        const void **body, size_t *body_size);
+
+#endif
