@@ -44,6 +44,15 @@ run_suite() {
 
 run_suite unit --jobs 2
 run_suite integration --jobs 2
+# Programs in other languages, talking to real paperbus processes.
+for script in "$root"/tests/interop/test_*.sh; do
+    [ -e "$script" ] || continue
+    echo "== interop: $(basename "$script")"
+    if ! "$script"; then
+        echo "[FAIL] $(basename "$script")"
+        failed=1
+    fi
+done
 # Restarts PostgreSQL under everyone's feet, so it runs alone and last.
 run_suite restart --jobs 1
 

@@ -512,6 +512,12 @@ static int s_router_ready (zloop_t *loop, zsock_t *router, void *arg)
             s_client_message (self, address, frames + 1, count - 1);
         else if (zframe_streq (frames[1], PB_BUS_WORKER_HEADER))
             s_worker_message (self, address, frames + 1, count - 1);
+        else if (zframe_size (frames[1]) == 4 && memcmp (zframe_data (frames[1]), "PBC", 3) == 0
+                 && count >= 4)
+            //  A client of another protocol version: say so rather than drop.
+            s_reply_error (self, address, frames[3], NULL, PB_E_UNSUPPORTED_VERSION,
+                           "this bus speaks %s, not %.4s", PB_BUS_CLIENT_HEADER,
+                           (const char *) zframe_data (frames[1]));
         else
             self->counters.dropped_frames++;
     }

@@ -1,12 +1,17 @@
 /*  paperctl — the paperbus command-line client.
 
-    paperctl config [--markdown]     the effective settings, or the README table
-    paperctl migrate                 apply pending database migrations
+    paperctl status [--json]         what the bus knows: services, workers, queues
+    paperctl call METHOD [JSON]      call any service; prints the reply as JSON
+    paperctl publish TOPIC JSON      append an event to the log, then publish it
     paperctl events                  list the event log's topics and their last seq
     paperctl events TOPIC [--after SEQ] [--limit N] [--follow]
                                      print TOPIC's events, one per line: SEQ TOPIC JSON
+    paperctl migrate                 apply pending database migrations
+    paperctl config [--markdown]     the effective settings, or the README table
+    paperctl proto [--errors]        the message reference (or error table) of PROTOCOL.md
 */
 #include "paperbus.h"
+#include "pb_json.h"
 
 #include <czmq.h>
 #include <getopt.h>
@@ -19,28 +24,211 @@
 
 static void s_usage (FILE *out)
 {
-    fprintf (out, "usage: paperctl COMMAND [OPTIONS]\n"
-                  "  config [--markdown]   show the effective settings (or the README table)\n"
-                  "  migrate               apply pending database migrations\n"
-                  "  events                list the event log's topics and their last seq\n"
-                  "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
-                  "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n");
+    fprintf (out,
+             "usage: paperctl COMMAND [OPTIONS]\n"
+             "  status [--json]       what the bus knows: services, workers, queues, counters\n"
+             "  call METHOD [JSON]    call a service (\"bus.status\" '{}'); print the reply\n"
+             "  publish TOPIC JSON    append an event to the log, then publish it on the bus\n"
+             "  events                list the event log's topics and their last seq\n"
+             "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
+             "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n"
+             "  migrate               apply pending database migrations\n"
+             "  config [--markdown]   show the effective settings (or the README table)\n"
+             "  proto [--errors]      print the message reference (or error table)\n");
 }
 
 static pb_db_t *s_connect (pb_config_t *config)
 {
     return pb_db_new (pb_config_str (config, PB_CONF_DATABASE_URL), "paperctl",
-                      (int)pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
+                      (int) pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
 }
 
-static int s_config (pb_config_t *config, int argc, char **argv)
+//  Prints a msgpack body as one line of JSON.
+static void s_print_body (pb_config_t *config, const void *data, size_t size)
 {
-    if (argc > 1 && strcmp (argv[1], "--markdown") == 0)
-        pb_config_print_markdown (stdout);
-    else
-        pb_config_print_values (config, stdout);
+    char error[256];
+    json_t *json = pb_json_from_msgpack (data, size,
+                                         (size_t) pb_config_int (config, PB_CONF_MAX_FRAME),
+                                         error, sizeof error);
+    if (!json) {
+        printf ("\"<%zu bytes, not msgpack: %s>\"\n", size, error);
+        return;
+    }
+    char *text = json_dumps (json, JSON_COMPACT | JSON_ENCODE_ANY);
+    printf ("%s\n", text);
+    free (text);
+    json_decref (json);
+}
+
+//  Calls METHOD with BODY; on success leaves the reply in REPLY and returns 0.
+static int s_call (pb_config_t *config, const char *method, const void *body, size_t size,
+                   pb_reply_t *reply)
+{
+    pb_client_t *client = pb_client_new (config);
+    if (!client)
+        return -1;
+    int rc = pb_client_call (client, method, body, size,
+                             (int) pb_config_int (config, PB_CONF_REQUEST_TIMEOUT_MS), 2, reply);
+    pb_client_destroy (&client);
+    if (rc == 0 && reply->status == PB_OK)
+        return 0;
+    fprintf (stderr, "paperctl: %s failed: %s\n", method, reply->error);
+    return -1;
+}
+
+/* ==== status ==== */
+
+static int s_status (pb_config_t *config, int argc, char **argv)
+{
+    bool as_json = argc > 1 && strcmp (argv[1], "--json") == 0;
+    const char request[] = "\x81\xa7workers\xc3"; //  {"workers": true}
+    pb_reply_t reply = {0};
+    if (s_call (config, "bus.status", request, sizeof request - 1, &reply)) {
+        pb_reply_reset (&reply);
+        return 1;
+    }
+    int rc = 0;
+    if (as_json)
+        s_print_body (config, zframe_data (reply.body), zframe_size (reply.body));
+    else {
+        pb_status_reply_t status;
+        pb_codec_error_t error;
+        pb_arena_t *arena = pb_arena_new ();
+        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
+                       (size_t) pb_config_int (config, PB_CONF_MAX_FRAME),
+                       &pb_status_reply_schema, &status, arena, &error)) {
+            fprintf (stderr, "paperctl: bad bus.status reply: %s\n", error.message);
+            rc = 1;
+        }
+        else {
+            pb_bus_counters_t *c = &status.counters;
+            printf ("bus up %.1f s: %lld requests, %lld replies, %lld errors, %lld dropped "
+                    "frames, %lld expired workers, %lld events (%lld dropped)\n\n",
+                    (double) c->uptime_ms / 1000, (long long) c->requests,
+                    (long long) c->replies, (long long) c->errors,
+                    (long long) c->dropped_frames, (long long) c->expired_workers,
+                    (long long) c->events, (long long) c->dropped_events);
+            printf ("%-16s %8s %8s %9s %10s %8s %8s\n", "service", "workers", "queued",
+                    "in flight", "requests", "errors", "expired");
+            for (uint32_t i = 0; i < status.services.count; i++) {
+                pb_service_status_t *service = (pb_service_status_t *) status.services.items + i;
+                printf ("%-16.*s %8lld %8lld %9lld %10lld %8lld %8lld\n", (int) service->name.len,
+                        service->name.ptr, (long long) service->live_workers,
+                        (long long) service->queued, (long long) service->in_flight,
+                        (long long) service->requests, (long long) service->errors,
+                        (long long) service->expired_workers);
+                for (uint32_t w = 0; w < service->workers.count; w++) {
+                    pb_worker_status_t *worker
+                        = (pb_worker_status_t *) service->workers.items + w;
+                    printf ("  worker %.*s: credit %lld, in flight %lld, served %lld, silent "
+                            "%lld ms\n",
+                            (int) worker->id.len, worker->id.ptr, (long long) worker->credit,
+                            (long long) worker->in_flight, (long long) worker->served,
+                            (long long) worker->silent_ms);
+                }
+            }
+        }
+        pb_arena_destroy (&arena);
+    }
+    pb_reply_reset (&reply);
+    return rc;
+}
+
+/* ==== call and publish ==== */
+
+//  Parses TEXT as JSON and packs it into BUFFER; returns 0 or -1 (printed).
+static int s_json_body (const char *text, msgpack_sbuffer *buffer)
+{
+    json_error_t error;
+    json_t *json = json_loads (text, JSON_DECODE_ANY, &error);
+    if (!json) {
+        fprintf (stderr, "paperctl: not JSON (%s at character %d)\n", error.text,
+                 error.position);
+        return -1;
+    }
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
+    pb_json_to_msgpack (json, &packer);
+    json_decref (json);
     return 0;
 }
+
+static int s_call_command (pb_config_t *config, int argc, char **argv)
+{
+    if (argc < 2 || argc > 3) {
+        s_usage (stderr);
+        return 2;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    if (s_json_body (argc == 3 ? argv[2] : "{}", &body)) {
+        msgpack_sbuffer_destroy (&body);
+        return 2;
+    }
+    pb_reply_t reply = {0};
+    int rc = s_call (config, argv[1], body.data, body.size, &reply) ? 1 : 0;
+    if (rc == 0)
+        s_print_body (config, zframe_data (reply.body), zframe_size (reply.body));
+    pb_reply_reset (&reply);
+    msgpack_sbuffer_destroy (&body);
+    return rc;
+}
+
+typedef struct {
+    const char *topic;     //  where the event goes
+    msgpack_sbuffer *body; //  its payload
+    int64_t seq;           //  what the log gave it
+} publication_t;
+
+static int s_append_event (pb_db_t *db, void *arg)
+{
+    publication_t *publication = arg;
+    publication->seq = pb_eventlog_append (db, publication->topic, publication->body->data,
+                                           publication->body->size);
+    return publication->seq < 0 ? -1 : 0;
+}
+
+static int s_publish (pb_config_t *config, int argc, char **argv)
+{
+    if (argc != 3) {
+        s_usage (stderr);
+        return 2;
+    }
+    if (!pb_eventlog_topic_valid (argv[1])) {
+        fprintf (stderr, "paperctl publish: '%s' is not a topic name ([a-z0-9_.-])\n", argv[1]);
+        return 2;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    int rc = 2;
+    pb_db_t *db = NULL;
+    pb_publisher_t *publisher = NULL;
+    if (s_json_body (argv[2], &body))
+        goto done;
+    rc = 1;
+    db = s_connect (config);
+    publisher = pb_publisher_new (config);
+    if (!db || !publisher)
+        goto done;
+    publication_t publication = {argv[1], &body, 0};
+    if (pb_db_transaction (db, s_append_event, &publication)) {
+        fprintf (stderr, "paperctl publish: %s\n", pb_db_error (db));
+        goto done;
+    }
+    //  Committed first, then published: a subscriber that misses the
+    //  publication finds the event in the log.
+    zclock_sleep (200); //  let the new PUB connection reach the bus
+    pb_publisher_send (publisher, argv[1], publication.seq, body.data, body.size);
+    printf ("%s %lld\n", argv[1], (long long) publication.seq);
+    rc = 0;
+done:
+    pb_publisher_destroy (&publisher);
+    pb_db_destroy (&db);
+    msgpack_sbuffer_destroy (&body);
+    return rc;
+}
+
+/* ==== events, migrate, config, proto ==== */
 
 static int s_migrate (pb_config_t *config)
 {
@@ -57,89 +245,18 @@ static int s_migrate (pb_config_t *config)
 }
 
 typedef struct {
-    int64_t last_seq; //  highest seq printed
-    int64_t printed;  //  events printed so far
-    int64_t limit;    //  stop after this many (0: no limit)
+    pb_config_t *config; //  for the frame limit
+    int64_t last_seq;    //  highest seq printed
+    int64_t printed;     //  events printed so far
+    int64_t limit;       //  stop after this many (0: no limit)
 } events_state_t;
 
-//  Writes a msgpack object as JSON: str as JSON strings, bin as its size.
-static void s_print_json (FILE *out, msgpack_object object)
-{
-    switch (object.type) {
-    case MSGPACK_OBJECT_NIL:
-        fputs ("null", out);
-        break;
-    case MSGPACK_OBJECT_BOOLEAN:
-        fputs (object.via.boolean ? "true" : "false", out);
-        break;
-    case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        fprintf (out, "%llu", (unsigned long long)object.via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        fprintf (out, "%lld", (long long)object.via.i64);
-        break;
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        fprintf (out, "%.17g", object.via.f64);
-        break;
-    case MSGPACK_OBJECT_STR:
-        fputc ('"', out);
-        for (uint32_t i = 0; i < object.via.str.size; i++) {
-            unsigned char c = (unsigned char)object.via.str.ptr[i];
-            if (c == '"' || c == '\\')
-                fprintf (out, "\\%c", c);
-            else if (c < 0x20)
-                fprintf (out, "\\u%04x", c);
-            else
-                fputc (c, out);
-        }
-        fputc ('"', out);
-        break;
-    case MSGPACK_OBJECT_ARRAY:
-        fputc ('[', out);
-        for (uint32_t i = 0; i < object.via.array.size; i++) {
-            if (i)
-                fputc (',', out);
-            s_print_json (out, object.via.array.ptr[i]);
-        }
-        fputc (']', out);
-        break;
-    case MSGPACK_OBJECT_MAP:
-        fputc ('{', out);
-        for (uint32_t i = 0; i < object.via.map.size; i++) {
-            if (i)
-                fputc (',', out);
-            s_print_json (out, object.via.map.ptr[i].key);
-            fputc (':', out);
-            s_print_json (out, object.via.map.ptr[i].val);
-        }
-        fputc ('}', out);
-        break;
-    case MSGPACK_OBJECT_BIN:
-    case MSGPACK_OBJECT_EXT:
-        fprintf (out, "\"<%u bytes>\"", object.via.bin.size);
-        break;
-    }
-}
-
-//  Prints one event as "SEQ TOPIC PAYLOAD", the payload as JSON.
+//  Prints one event as "SEQ TOPIC JSON".
 static int s_print_event (const pb_event_t *event, void *arg)
 {
     events_state_t *state = arg;
-    printf ("%lld %s ", (long long)event->seq, event->topic);
-    pb_codec_error_t error;
-    if (pb_codec_validate (event->payload, event->size, event->size, &error) == 0) {
-        //  Validated first: msgpack_unpack is only safe on bounded input.
-        msgpack_zone zone;
-        msgpack_zone_init (&zone, 2048);
-        msgpack_object object;
-        if (msgpack_unpack (event->payload, event->size, NULL, &zone, &object) ==
-            MSGPACK_UNPACK_SUCCESS)
-            s_print_json (stdout, object);
-        msgpack_zone_destroy (&zone);
-    } else
-        printf ("\"<%zu bytes, not msgpack: %s>\"", event->size, error.message);
-    putchar ('\n');
+    printf ("%lld %s ", (long long) event->seq, event->topic);
+    s_print_body (state->config, event->payload, event->size);
     state->last_seq = event->seq;
     state->printed++;
     return state->limit && state->printed >= state->limit ? -1 : 0;
@@ -148,8 +265,8 @@ static int s_print_event (const pb_event_t *event, void *arg)
 //  Prints each topic with the seq of its last event.
 static int s_list_topics (pb_db_t *db)
 {
-    PGresult *result =
-        pb_db_query (db, "SELECT topic, last_seq FROM event_topic ORDER BY topic", NULL);
+    PGresult *result
+        = pb_db_query (db, "SELECT topic, last_seq FROM event_topic ORDER BY topic", NULL);
     if (!result) {
         pb_error ("cannot read the event log: %s", pb_db_error (db));
         return 1;
@@ -166,7 +283,7 @@ static int s_events (pb_config_t *config, int argc, char **argv)
                                             {"limit", required_argument, NULL, 'l'},
                                             {"follow", no_argument, NULL, 'f'},
                                             {NULL, 0, NULL, 0}};
-    events_state_t state = {0};
+    events_state_t state = {.config = config};
     bool follow = false;
     int option;
     optind = 1;
@@ -213,7 +330,8 @@ static int s_events (pb_config_t *config, int argc, char **argv)
     }
     int rc = 0;
     while (!pb_service_stopping ()) {
-        int read = pb_eventlog_read (db, topic, state.last_seq, EVENTS_PAGE, s_print_event, &state);
+        int read
+            = pb_eventlog_read (db, topic, state.last_seq, EVENTS_PAGE, s_print_event, &state);
         if (read < 0) {
             pb_error ("cannot read the event log: %s", pb_db_error (db));
             rc = 1;
@@ -241,12 +359,30 @@ int main (int argc, char **argv)
     pb_config_t *config = pb_service_start ("paperctl");
     const char *command = argv[1];
     int rc;
-    if (strcmp (command, "config") == 0)
-        rc = s_config (config, argc - 1, argv + 1);
-    else if (strcmp (command, "migrate") == 0)
-        rc = s_migrate (config);
+    if (strcmp (command, "status") == 0)
+        rc = s_status (config, argc - 1, argv + 1);
+    else if (strcmp (command, "call") == 0)
+        rc = s_call_command (config, argc - 1, argv + 1);
+    else if (strcmp (command, "publish") == 0)
+        rc = s_publish (config, argc - 1, argv + 1);
     else if (strcmp (command, "events") == 0)
         rc = s_events (config, argc - 1, argv + 1);
+    else if (strcmp (command, "migrate") == 0)
+        rc = s_migrate (config);
+    else if (strcmp (command, "config") == 0) {
+        if (argc > 2 && strcmp (argv[2], "--markdown") == 0)
+            pb_config_print_markdown (stdout);
+        else
+            pb_config_print_values (config, stdout);
+        rc = 0;
+    }
+    else if (strcmp (command, "proto") == 0) {
+        if (argc > 2 && strcmp (argv[2], "--errors") == 0)
+            pb_proto_print_errors_markdown (stdout);
+        else
+            pb_proto_print_markdown (stdout);
+        rc = 0;
+    }
     else {
         fprintf (stderr, "paperctl: unknown command '%s'\n", command);
         s_usage (stderr);
