@@ -37,6 +37,7 @@ PROGRAMS := $(SERVICES:%=$(BUILD)/bin/%)
 TEST_SUITES := unit integration restart
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 TEST_BINARIES := $(TEST_SUITES:%=$(BUILD)/tests/%)
+TEST_PROGRAMS := $(patsubst tests/programs/%.c,$(BUILD)/tests/programs/%,$(wildcard tests/programs/*.c))
 BENCH_SOURCES := $(wildcard tests/bench/bench_*.c)
 BENCH_BINARIES := $(BENCH_SOURCES:tests/bench/%.c=$(BUILD)/bench/%)
 
@@ -63,7 +64,7 @@ deps:
 
 programs: $(PROGRAMS)
 
-test-binaries: $(PROGRAMS) $(TEST_BINARIES)
+test-binaries: $(PROGRAMS) $(TEST_BINARIES) $(TEST_PROGRAMS)
 
 bench-binaries: $(PROGRAMS) $(BENCH_BINARIES)
 
@@ -135,6 +136,11 @@ $(BUILD)/tests/$(1): $(call objects,$(wildcard tests/$(1)/*.c) $(TEST_SUPPORT)) 
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $$(TEST_LIBS)
 endef
 $(foreach suite,$(TEST_SUITES),$(eval $(call test_rule,$(suite))))
+
+$(BUILD)/tests/programs/%: $(BUILD)/obj/tests/programs/%.o $(LIBRARY)
+	@mkdir -p $(dir $@)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call objects,$(TEST_SUPPORT)) $(LIBRARY)
 	@mkdir -p $(dir $@)

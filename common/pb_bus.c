@@ -12,14 +12,14 @@ static bool s_curve_enabled (const char *key)
 
 zsock_t *pb_bus_socket (pb_config_t *config, pb_bus_role_t role, const char *endpoint)
 {
-    static const int types[] = {[PB_BUS_ROUTER] = ZMQ_ROUTER, [PB_BUS_XSUB] = ZMQ_XSUB,
-                                [PB_BUS_XPUB] = ZMQ_XPUB,     [PB_BUS_DEALER] = ZMQ_DEALER,
-                                [PB_BUS_PUB] = ZMQ_PUB,       [PB_BUS_SUB] = ZMQ_SUB};
+    static const int types[] = {
+        [PB_BUS_ROUTER] = ZMQ_ROUTER, [PB_BUS_XSUB] = ZMQ_XSUB, [PB_BUS_XPUB] = ZMQ_XPUB,
+        [PB_BUS_DEALER] = ZMQ_DEALER, [PB_BUS_PUB] = ZMQ_PUB,   [PB_BUS_SUB] = ZMQ_SUB};
     bool binds = role == PB_BUS_ROUTER || role == PB_BUS_XSUB || role == PB_BUS_XPUB;
     zsock_t *socket = zsock_new (types[role]);
     if (!socket)
         return NULL;
-    zsock_set_linger (socket, (int) pb_config_int (config, PB_CONF_LINGER_MS));
+    zsock_set_linger (socket, (int)pb_config_int (config, PB_CONF_LINGER_MS));
     zsock_set_maxmsgsize (socket, pb_config_int (config, PB_CONF_MAX_FRAME));
     //  Events and pipelined requests come in bursts; let queues absorb them.
     zsock_set_sndhwm (socket, 100000);
@@ -32,8 +32,7 @@ zsock_t *pb_bus_socket (pb_config_t *config, pb_bus_role_t role, const char *end
     if (binds && s_curve_enabled (secret)) {
         zsock_set_curve_server (socket, 1);
         zsock_set_curve_secretkey (socket, secret);
-    }
-    else if (!binds && s_curve_enabled (server_public)) {
+    } else if (!binds && s_curve_enabled (server_public)) {
         //  Each connection gets a fresh client key pair: the bus encrypts
         //  every connection; client authentication (zauth) is not switched on.
         zcert_t *cert = zcert_new ();
@@ -72,15 +71,15 @@ bool pb_bus_method_split (const char *method, size_t length, size_t *service_len
     if (length > PB_BUS_METHOD_MAX)
         return false;
     const char *dot = memchr (method, '.', length);
-    if (!dot || !pb_bus_service_valid (method, (size_t) (dot - method)))
+    if (!dot || !pb_bus_service_valid (method, (size_t)(dot - method)))
         return false;
-    size_t operation_length = length - (size_t) (dot - method) - 1;
+    size_t operation_length = length - (size_t)(dot - method) - 1;
     if (operation_length == 0 || operation_length > 63)
         return false;
     for (const char *c = dot + 1; c < method + length; c++)
         if (*c <= ' ' || *c > '~')
             return false;
-    *service_length = (size_t) (dot - method);
+    *service_length = (size_t)(dot - method);
     return true;
 }
 
@@ -93,9 +92,9 @@ zframe_t *pb_bus_event_frame (const char *topic, int64_t seq, const void *body, 
     unsigned char *data = zframe_data (frame);
     memcpy (data, topic, topic_length);
     data[topic_length] = '\0';
-    uint64_t bits = (uint64_t) seq;
+    uint64_t bits = (uint64_t)seq;
     for (int i = 7; i >= 0; i--, bits >>= 8)
-        data[topic_length + 1 + i] = (unsigned char) bits;
+        data[topic_length + 1 + i] = (unsigned char)bits;
     if (size)
         memcpy (data + topic_length + 9, body, size);
     return frame;
@@ -109,7 +108,7 @@ int pb_bus_event_parse (const void *data, size_t size, char *topic_buffer, int64
     const unsigned char *nul = memchr (bytes, '\0', scan);
     if (!nul || nul == bytes)
         return -1;
-    size_t topic_length = (size_t) (nul - bytes);
+    size_t topic_length = (size_t)(nul - bytes);
     if (size - topic_length - 1 < 8)
         return -1;
     memcpy (topic_buffer, bytes, topic_length);
@@ -119,7 +118,7 @@ int pb_bus_event_parse (const void *data, size_t size, char *topic_buffer, int64
     uint64_t bits = 0;
     for (int i = 0; i < 8; i++)
         bits = (bits << 8) | nul[1 + i];
-    *seq = (int64_t) bits;
+    *seq = (int64_t)bits;
     *body = nul + 9;
     *body_size = size - topic_length - 9;
     return 0;

@@ -16,11 +16,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PB_BUS_CLIENT_HEADER "PBC1" //  first frame of client <-> bus messages
-#define PB_BUS_WORKER_HEADER "PBW1" //  first frame of worker <-> bus messages
-#define PB_BUS_LIVENESS      3      //  heartbeats missed before a peer is dead
-#define PB_BUS_METHOD_MAX    128    //  bytes of "service.operation"
-#define PB_BUS_SERVICE_MAX   64     //  bytes of a service name
+#define PB_BUS_CLIENT_HEADER   "PBC1" //  first frame of client <-> bus messages
+#define PB_BUS_WORKER_HEADER   "PBW1" //  first frame of worker <-> bus messages
+#define PB_BUS_LIVENESS        3      //  heartbeats missed before a peer is dead
+#define PB_BUS_METHOD_MAX      128    //  bytes of "service.operation"
+#define PB_BUS_SERVICE_MAX     64     //  bytes of a service name
 #define PB_BUS_HEARTBEAT_TOPIC "bus.heartbeat"
 
 //  Worker commands: the one-byte second frame of worker <-> bus messages.
@@ -34,12 +34,12 @@ typedef enum {
 
 //  The role a socket plays, which decides its type and bind/connect.
 typedef enum {
-    PB_BUS_ROUTER,     //  the bus's request socket (binds)
-    PB_BUS_XSUB,       //  the bus's publisher-facing socket (binds)
-    PB_BUS_XPUB,       //  the bus's subscriber-facing socket (binds)
-    PB_BUS_DEALER,     //  a client's or worker's request socket (connects)
-    PB_BUS_PUB,        //  a publisher's socket (connects)
-    PB_BUS_SUB,        //  a subscriber's socket (connects)
+    PB_BUS_ROUTER, //  the bus's request socket (binds)
+    PB_BUS_XSUB,   //  the bus's publisher-facing socket (binds)
+    PB_BUS_XPUB,   //  the bus's subscriber-facing socket (binds)
+    PB_BUS_DEALER, //  a client's or worker's request socket (connects)
+    PB_BUS_PUB,    //  a publisher's socket (connects)
+    PB_BUS_SUB,    //  a subscriber's socket (connects)
 } pb_bus_role_t;
 
 //  Creates the socket for ROLE on ENDPOINT (bound for the bus's roles,

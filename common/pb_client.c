@@ -9,10 +9,10 @@
 #include <string.h>
 
 struct _pb_client_t {
-    pb_config_t *config;  //  settings (not owned)
-    zsock_t *socket;      //  DEALER to the bus
-    uint64_t next_id;     //  id of the next request
-    int64_t max_frame;    //  largest reply body accepted
+    pb_config_t *config; //  settings (not owned)
+    zsock_t *socket;     //  DEALER to the bus
+    uint64_t next_id;    //  id of the next request
+    int64_t max_frame;   //  largest reply body accepted
 };
 
 pb_client_t *pb_client_new (pb_config_t *config)
@@ -20,8 +20,8 @@ pb_client_t *pb_client_new (pb_config_t *config)
     pb_client_t *self = calloc (1, sizeof *self);
     self->config = config;
     self->max_frame = pb_config_int (config, PB_CONF_MAX_FRAME);
-    self->socket
-        = pb_bus_socket (config, PB_BUS_DEALER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
+    self->socket =
+        pb_bus_socket (config, PB_BUS_DEALER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
     if (!self->socket) {
         free (self);
         return NULL;
@@ -43,7 +43,7 @@ uint64_t pb_client_send (pb_client_t *self, const char *method, const void *body
     uint64_t id = ++self->next_id;
     uint8_t id_bytes[8];
     for (int i = 7, shift = 0; i >= 0; i--, shift += 8)
-        id_bytes[i] = (uint8_t) (id >> shift);
+        id_bytes[i] = (uint8_t)(id >> shift);
     zmsg_t *message = zmsg_new ();
     zmsg_addstr (message, PB_BUS_CLIENT_HEADER);
     zmsg_addstr (message, method);
@@ -58,14 +58,11 @@ static void s_describe_error (pb_client_t *self, pb_reply_t *reply)
     pb_error_reply_t error;
     pb_codec_error_t codec_error;
     pb_arena_t *arena = pb_arena_new ();
-    if (reply->body
-        && pb_decode (zframe_data (reply->body), zframe_size (reply->body),
-                      (size_t) self->max_frame, &pb_error_reply_schema, &error, arena,
-                      &codec_error)
-               == 0)
+    if (reply->body &&
+        pb_decode (zframe_data (reply->body), zframe_size (reply->body), (size_t)self->max_frame,
+                   &pb_error_reply_schema, &error, arena, &codec_error) == 0)
         snprintf (reply->error, sizeof reply->error, "%d %.*s: %.*s", reply->status,
-                  (int) error.name.len, error.name.ptr, (int) error.message.len,
-                  error.message.ptr);
+                  (int)error.name.len, error.name.ptr, (int)error.message.len, error.message.ptr);
     else
         snprintf (reply->error, sizeof reply->error, "%d %s: %s", reply->status,
                   pb_error_name (reply->status), pb_error_message (reply->status));
@@ -80,7 +77,7 @@ int pb_client_recv (pb_client_t *self, int timeout_ms, pb_reply_t *reply)
     while (rc != 0) {
         int64_t left = deadline - zclock_mono ();
         zmq_pollitem_t item = {zsock_resolve (self->socket), 0, ZMQ_POLLIN, 0};
-        if (left < 0 || zmq_poll (&item, 1, (long) left) <= 0)
+        if (left < 0 || zmq_poll (&item, 1, (long)left) <= 0)
             break;
         zmsg_t *message = zmsg_recv (self->socket);
         if (!message)
@@ -90,8 +87,8 @@ int pb_client_recv (pb_client_t *self, int timeout_ms, pb_reply_t *reply)
         zframe_t *id = zmsg_pop (message);
         zframe_t *status = zmsg_pop (message);
         zframe_t *body = zmsg_pop (message);
-        if (header && zframe_streq (header, PB_BUS_CLIENT_HEADER) && id && zframe_size (id) == 8
-            && status && body && zmsg_size (message) == 0) {
+        if (header && zframe_streq (header, PB_BUS_CLIENT_HEADER) && id && zframe_size (id) == 8 &&
+            status && body && zmsg_size (message) == 0) {
             reply->request_id = 0;
             for (int i = 0; i < 8; i++)
                 reply->request_id = (reply->request_id << 8) | zframe_data (id)[i];
@@ -103,8 +100,7 @@ int pb_client_recv (pb_client_t *self, int timeout_ms, pb_reply_t *reply)
             if (reply->status != PB_OK)
                 s_describe_error (self, reply);
             rc = 0;
-        }
-        else
+        } else
             pb_warn ("dropped a malformed reply from the bus");
         zframe_destroy (&header);
         zframe_destroy (&id);
@@ -123,7 +119,7 @@ int pb_client_call (pb_client_t *self, const char *method, const void *body, siz
         int64_t deadline = zclock_mono () + timeout_ms;
         while (id) {
             int64_t left = deadline - zclock_mono ();
-            if (left < 0 || pb_client_recv (self, (int) left, reply))
+            if (left < 0 || pb_client_recv (self, (int)left, reply))
                 break;
             if (reply->request_id == id)
                 return 0;

@@ -128,8 +128,7 @@ static int s_validate (pb_config_t *self, int index, const char *value, char *er
     }
     case KIND_CURVE_KEY: {
         uint8_t key[32];
-        if (strcmp (value, "off") != 0
-            && (strlen (value) != 40 || !zmq_z85_decode (key, value))) {
+        if (strcmp (value, "off") != 0 && (strlen (value) != 40 || !zmq_z85_decode (key, value))) {
             s_complain (error, error_size, "%s: not `off` nor a 40-character Z85 CURVE key",
                         setting->variable);
             return -1;

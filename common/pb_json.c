@@ -13,8 +13,8 @@ static json_t *s_from_object (msgpack_object object)
     case MSGPACK_OBJECT_BOOLEAN:
         return json_boolean (object.via.boolean);
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
-        return object.via.u64 > INT64_MAX ? json_real ((double) object.via.u64)
-                                          : json_integer ((json_int_t) object.via.u64);
+        return object.via.u64 > INT64_MAX ? json_real ((double)object.via.u64)
+                                          : json_integer ((json_int_t)object.via.u64);
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
         return json_integer (object.via.i64);
     case MSGPACK_OBJECT_FLOAT32:
@@ -40,9 +40,9 @@ static json_t *s_from_object (msgpack_object object)
             msgpack_object key = object.via.map.ptr[i].key;
             char name[256];
             if (key.type == MSGPACK_OBJECT_STR)
-                snprintf (name, sizeof name, "%.*s", (int) key.via.str.size, key.via.str.ptr);
+                snprintf (name, sizeof name, "%.*s", (int)key.via.str.size, key.via.str.ptr);
             else
-                snprintf (name, sizeof name, "<key %d>", (int) i);
+                snprintf (name, sizeof name, "<key %d>", (int)i);
             json_object_set_new (map, name, s_from_object (object.via.map.ptr[i].val));
         }
         return map;
@@ -94,15 +94,14 @@ int pb_json_to_msgpack (const json_t *json, msgpack_packer *packer)
         msgpack_pack_array (packer, json_array_size (json));
         size_t index;
         json_t *item;
-        json_array_foreach (json, index, item)
-        pb_json_to_msgpack (item, packer);
+        json_array_foreach (json, index, item) pb_json_to_msgpack (item, packer);
         return 0;
     }
     case JSON_OBJECT: {
         msgpack_pack_map (packer, json_object_size (json));
         const char *key;
         json_t *value;
-        json_object_foreach ((json_t *) json, key, value)
+        json_object_foreach ((json_t *)json, key, value)
         {
             msgpack_pack_str (packer, strlen (key));
             msgpack_pack_str_body (packer, key, strlen (key));

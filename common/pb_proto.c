@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-#define PB_REQUIRED true
-#define PB_OPTIONAL false
+#define PB_REQUIRED                true
+#define PB_OPTIONAL                false
 #define PB_SCHEMA_OF_BOOL(sub)     NULL
 #define PB_SCHEMA_OF_INT(sub)      NULL
 #define PB_SCHEMA_OF_FLOAT(sub)    NULL
@@ -28,23 +28,14 @@
 //  Pass 2: each message's field table and schema.
 #define PB_MESSAGE(msg, doc) static const pb_field_t s_##msg##_fields[] = {
 #define PB_FIELD(msg, field, type, required, min, max, min_len, max_len, max_items, sub, doc)      \
-    {#field,                                                                                       \
-     PB_FIELD_##type,                                                                              \
-     PB_##required,                                                                                \
-     offsetof (pb_##msg##_t, field),                                                               \
-     min,                                                                                          \
-     max,                                                                                          \
-     min_len,                                                                                      \
-     max_len,                                                                                      \
-     max_items,                                                                                    \
-     PB_SCHEMA_OF_##type (sub),                                                                    \
-     doc},
+    {#field,  PB_FIELD_##type, PB_##required, offsetof (pb_##msg##_t, field), min, max,            \
+     min_len, max_len,         max_items,     PB_SCHEMA_OF_##type (sub),      doc},
 #define PB_END(msg)                                                                                \
     }                                                                                              \
     ;                                                                                              \
-    const pb_schema_t pb_##msg##_schema                                                            \
-        = {#msg, s_##msg##_fields, sizeof s_##msg##_fields / sizeof s_##msg##_fields[0],           \
-           sizeof (pb_##msg##_t), s_##msg##_doc};
+    const pb_schema_t pb_##msg##_schema = {#msg, s_##msg##_fields,                                 \
+                                           sizeof s_##msg##_fields / sizeof s_##msg##_fields[0],   \
+                                           sizeof (pb_##msg##_t), s_##msg##_doc};
 #include "../proto/messages.def"
 #undef PB_MESSAGE
 #undef PB_FIELD
@@ -100,7 +91,7 @@ static void s_print_limits (FILE *out, const pb_field_t *field)
     switch (field->type) {
     case PB_FIELD_INT:
         if (field->min || field->max)
-            fprintf (out, "%lld..%lld", (long long) field->min, (long long) field->max);
+            fprintf (out, "%lld..%lld", (long long)field->min, (long long)field->max);
         else
             fputs ("any int64", out);
         break;

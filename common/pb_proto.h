@@ -23,7 +23,9 @@
 #define PB_CTYPE_MAP_LIST(sub) pb_list_t
 
 //  The struct of every message.
-#define PB_MESSAGE(msg, doc) typedef struct {pb_present_t present;
+#define PB_MESSAGE(msg, doc)                                                                       \
+    typedef struct {                                                                               \
+        pb_present_t present;
 #define PB_FIELD(msg, field, type, required, min, max, min_len, max_len, max_items, sub, doc)      \
     PB_CTYPE_##type (sub) field;
 #define PB_END(msg)                                                                                \

@@ -15,8 +15,8 @@ struct _pb_publisher_t {
 pb_publisher_t *pb_publisher_new (pb_config_t *config)
 {
     pb_publisher_t *self = calloc (1, sizeof *self);
-    self->socket
-        = pb_bus_socket (config, PB_BUS_PUB, pb_config_str (config, PB_CONF_BUS_EVENTS_IN));
+    self->socket =
+        pb_bus_socket (config, PB_BUS_PUB, pb_config_str (config, PB_CONF_BUS_EVENTS_IN));
     if (!self->socket) {
         free (self);
         return NULL;
@@ -203,7 +203,7 @@ static void s_replay (pb_subscriber_t *self, follow_t *follow, int64_t until)
 
 static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
 {
-    (void) loop;
+    (void)loop;
     pb_subscriber_t *self = arg;
     if (socket != self->socket)
         return 0;
@@ -246,17 +246,16 @@ void pb_subscriber_catch_up (pb_subscriber_t *self)
 
 static int s_tick (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
+    (void)loop;
+    (void)timer_id;
     pb_subscriber_t *self = arg;
     int64_t now = zclock_mono ();
     if (now - self->last_bus_heard > self->heartbeat_ms * PB_BUS_LIVENESS) {
         pb_warn ("no heartbeat from the bus for %lld ms; reconnecting",
-                 (long long) (now - self->last_bus_heard));
+                 (long long)(now - self->last_bus_heard));
         s_connect (self);
         pb_subscriber_catch_up (self);
-    }
-    else if (now - self->last_catch_up >= self->heartbeat_ms * PB_BUS_LIVENESS)
+    } else if (now - self->last_catch_up >= self->heartbeat_ms * PB_BUS_LIVENESS)
         pb_subscriber_catch_up (self);
     return 0;
 }
@@ -265,7 +264,7 @@ void pb_subscriber_attach (pb_subscriber_t *self, zloop_t *loop)
 {
     self->loop = loop;
     zloop_reader (loop, self->socket, s_socket_ready, self);
-    zloop_timer (loop, (size_t) self->heartbeat_ms, 0, s_tick, self);
+    zloop_timer (loop, (size_t)self->heartbeat_ms, 0, s_tick, self);
 }
 
 int64_t pb_subscriber_position (pb_subscriber_t *self, const char *topic)

@@ -53,6 +53,7 @@ int pb_subscriber_follow (pb_subscriber_t *self, const char *topic, int64_t afte
                           pb_subscriber_fn *handler, void *arg);
 
 //  Adds the subscriber's socket and timer to LOOP (a worker's, or its own).
+//  LOOP must outlive the subscriber.
 void pb_subscriber_attach (pb_subscriber_t *self, zloop_t *loop);
 
 //  Reads the log for every followed topic now, delivering what was missed.

@@ -12,22 +12,22 @@
 #define DRAIN_LIMIT_MS 5000 //  longest a stopping worker waits for the bus's goodbye
 
 typedef struct {
-    char *operation;       //  "search"
+    char *operation;        //  "search"
     pb_handler_fn *handler; //  what serves it
-    void *arg;             //  handler's argument
+    void *arg;              //  handler's argument
 } route_t;
 
 struct _pb_worker_t {
-    pb_config_t *config;   //  settings (not owned)
-    char *service;         //  "index"
-    zsock_t *socket;       //  DEALER to the bus
-    zloop_t *loop;         //  event loop
-    zlistx_t *routes;      //  route_t*
-    int credit;            //  requests the bus may send ahead
-    int64_t heartbeat_ms;  //  heartbeat interval
-    int64_t last_heard;    //  ms of the bus's last message
-    bool draining;         //  stopping: waiting for the bus's goodbye
-    bool left;             //  the bus acknowledged our DISCONNECT
+    pb_config_t *config;  //  settings (not owned)
+    char *service;        //  "index"
+    zsock_t *socket;      //  DEALER to the bus
+    zloop_t *loop;        //  event loop
+    zlistx_t *routes;     //  route_t*
+    int credit;           //  requests the bus may send ahead
+    int64_t heartbeat_ms; //  heartbeat interval
+    int64_t last_heard;   //  ms of the bus's last message
+    bool draining;        //  stopping: waiting for the bus's goodbye
+    bool left;            //  the bus acknowledged our DISCONNECT
 };
 
 static void s_send_command (pb_worker_t *self, pb_bus_command_t command, zmsg_t **rest_p)
@@ -35,7 +35,7 @@ static void s_send_command (pb_worker_t *self, pb_bus_command_t command, zmsg_t 
     zmsg_t *message = rest_p && *rest_p ? *rest_p : zmsg_new ();
     if (rest_p)
         *rest_p = NULL;
-    zmsg_pushmem (message, &(uint8_t) {(uint8_t) command}, 1);
+    zmsg_pushmem (message, &(uint8_t){(uint8_t)command}, 1);
     zmsg_pushstr (message, PB_BUS_WORKER_HEADER);
     zmsg_send (&message, self->socket);
 }
@@ -139,8 +139,8 @@ static int s_bus_message (pb_worker_t *self, zmsg_t *message)
     zframe_t *header = zmsg_pop (message);
     zframe_t *command = zmsg_pop (message);
     int rc = 0;
-    if (!header || !command || !zframe_streq (header, PB_BUS_WORKER_HEADER)
-        || zframe_size (command) != 1)
+    if (!header || !command || !zframe_streq (header, PB_BUS_WORKER_HEADER) ||
+        zframe_size (command) != 1)
         pb_warn ("dropped a malformed message from the bus");
     else {
         self->last_heard = zclock_mono ();
@@ -154,8 +154,7 @@ static int s_bus_message (pb_worker_t *self, zmsg_t *message)
             if (self->draining) {
                 self->left = true;
                 rc = -1;
-            }
-            else {
+            } else {
                 pb_info ("the bus does not know us (it restarted?); registering again");
                 s_connect (self);
             }
@@ -172,7 +171,7 @@ static int s_bus_message (pb_worker_t *self, zmsg_t *message)
 
 static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
 {
-    (void) loop;
+    (void)loop;
     pb_worker_t *self = arg;
     //  A timer may have replaced the socket in this same loop iteration.
     if (socket != self->socket)
@@ -187,12 +186,12 @@ static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
 
 static int s_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
+    (void)loop;
+    (void)timer_id;
     pb_worker_t *self = arg;
     if (zclock_mono () - self->last_heard > self->heartbeat_ms * PB_BUS_LIVENESS) {
         pb_warn ("the bus has been silent for %lld ms; reconnecting",
-                 (long long) (zclock_mono () - self->last_heard));
+                 (long long)(zclock_mono () - self->last_heard));
         s_connect (self);
         return 0;
     }
@@ -207,7 +206,7 @@ pb_worker_t *pb_worker_new (pb_config_t *config, const char *service)
     self->service = strdup (service);
     self->routes = zlistx_new ();
     self->loop = zloop_new ();
-    self->credit = (int) pb_config_int (config, PB_CONF_WORKER_CREDIT);
+    self->credit = (int)pb_config_int (config, PB_CONF_WORKER_CREDIT);
     self->heartbeat_ms = pb_config_int (config, PB_CONF_HEARTBEAT_MS);
     return self;
 }
@@ -230,8 +229,7 @@ void pb_worker_destroy (pb_worker_t **self_p)
     *self_p = NULL;
 }
 
-void pb_worker_handle (pb_worker_t *self, const char *operation, pb_handler_fn *handler,
-                       void *arg)
+void pb_worker_handle (pb_worker_t *self, const char *operation, pb_handler_fn *handler, void *arg)
 {
     route_t *route = calloc (1, sizeof *route);
     route->operation = strdup (operation);
@@ -259,7 +257,7 @@ static void s_drain (pb_worker_t *self)
     int64_t deadline = zclock_mono () + DRAIN_LIMIT_MS;
     while (!self->left && zclock_mono () < deadline) {
         zmq_pollitem_t item = {zsock_resolve (self->socket), 0, ZMQ_POLLIN, 0};
-        int ready = zmq_poll (&item, 1, (long) (deadline - zclock_mono ()));
+        int ready = zmq_poll (&item, 1, (long)(deadline - zclock_mono ()));
         if (ready < 0 && zmq_errno () != EINTR)
             break;
         if (ready <= 0)
@@ -277,7 +275,7 @@ int pb_worker_run (pb_worker_t *self)
     if (s_connect (self))
         return -1;
     pb_info ("serving %s (credit %d)", self->service, self->credit);
-    zloop_timer (self->loop, (size_t) self->heartbeat_ms, 0, s_heartbeat, self);
+    zloop_timer (self->loop, (size_t)self->heartbeat_ms, 0, s_heartbeat, self);
     zloop_start (self->loop);
     s_drain (self);
     pb_info ("left the bus%s", self->left ? "" : " (it did not answer; it may be down)");

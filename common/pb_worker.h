@@ -31,9 +31,9 @@ typedef struct {
 //  What a handler answers: pack the reply body with packer; or call
 //  pb_response_error.
 typedef struct {
-    int status;              //  0, or the error code set by pb_response_error
-    msgpack_sbuffer body;    //  the reply body
-    msgpack_packer packer;   //  packs into body
+    int status;            //  0, or the error code set by pb_response_error
+    msgpack_sbuffer body;  //  the reply body
+    msgpack_packer packer; //  packs into body
 } pb_response_t;
 
 //  A handler: returns 0 once RESPONSE holds the reply.
@@ -50,8 +50,7 @@ pb_worker_t *pb_worker_new (pb_config_t *config, const char *service);
 void pb_worker_destroy (pb_worker_t **self_p);
 
 //  Routes OPERATION ("search" for "index.search") to HANDLER with ARG.
-void pb_worker_handle (pb_worker_t *self, const char *operation, pb_handler_fn *handler,
-                       void *arg);
+void pb_worker_handle (pb_worker_t *self, const char *operation, pb_handler_fn *handler, void *arg);
 
 //  Overrides PAPERBUS_WORKER_CREDIT for this worker (call before run).
 void pb_worker_set_credit (pb_worker_t *self, int credit);

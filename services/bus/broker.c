@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FRAMES   8   //  frames in any valid message; more is garbage
-#define TICK_MS      50  //  how often queued requests are checked for expiry
-#define EVENT_BURST  512 //  events forwarded per wake-up before other sockets get a turn
+#define MAX_FRAMES  8   //  frames in any valid message; more is garbage
+#define TICK_MS     50  //  how often queued requests are checked for expiry
+#define EVENT_BURST 512 //  events forwarded per wake-up before other sockets get a turn
 
 typedef struct _service_t service_t;
 typedef struct _worker_t worker_t;
@@ -47,15 +47,15 @@ typedef struct {
 } request_t;
 
 struct _worker_t {
-    char id[24];          //  hex routing id, the key in broker->workers
-    zframe_t *address;    //  routing id
-    service_t *service;   //  what it serves
-    int64_t credit;       //  requests it accepts at once
-    int64_t in_flight;    //  requests given and not yet answered
-    int64_t served;       //  replies received from it
-    int64_t last_heard;   //  ms of its last message
-    int64_t last_given;   //  dispatch counter when it last got a request (LRU)
-    bool draining;        //  it said DISCONNECT: no new requests
+    char id[24];        //  hex routing id, the key in broker->workers
+    zframe_t *address;  //  routing id
+    service_t *service; //  what it serves
+    int64_t credit;     //  requests it accepts at once
+    int64_t in_flight;  //  requests given and not yet answered
+    int64_t served;     //  replies received from it
+    int64_t last_heard; //  ms of its last message
+    int64_t last_given; //  dispatch counter when it last got a request (LRU)
+    bool draining;      //  it said DISCONNECT: no new requests
 };
 
 struct _service_t {
@@ -68,19 +68,19 @@ struct _service_t {
 };
 
 struct _broker_t {
-    pb_config_t *config;     //  settings (not owned)
-    zsock_t *router;         //  requests and replies
-    zsock_t *xsub;           //  events in
-    zsock_t *xpub;           //  events out
-    zhashx_t *services;      //  name -> service_t
-    zhashx_t *workers;       //  hex routing id -> worker_t
-    zhashx_t *tickets;       //  ticket (as key) -> request_t in flight
-    uint64_t next_ticket;    //  ticket of the next request
-    int64_t dispatches;      //  requests given to workers, for LRU order
-    int64_t heartbeat_ms;    //  heartbeat interval
-    int64_t wait_ms;         //  how long a request may wait for a worker
-    int64_t started;         //  ms at creation
-    int64_t last_heartbeat;  //  ms of the last heartbeat round
+    pb_config_t *config;        //  settings (not owned)
+    zsock_t *router;            //  requests and replies
+    zsock_t *xsub;              //  events in
+    zsock_t *xpub;              //  events out
+    zhashx_t *services;         //  name -> service_t
+    zhashx_t *workers;          //  hex routing id -> worker_t
+    zhashx_t *tickets;          //  ticket (as key) -> request_t in flight
+    uint64_t next_ticket;       //  ticket of the next request
+    int64_t dispatches;         //  requests given to workers, for LRU order
+    int64_t heartbeat_ms;       //  heartbeat interval
+    int64_t wait_ms;            //  how long a request may wait for a worker
+    int64_t started;            //  ms at creation
+    int64_t last_heartbeat;     //  ms of the last heartbeat round
     pb_bus_counters_t counters; //  whole-bus counters, sent as they are by bus.status
 };
 
@@ -88,17 +88,17 @@ struct _broker_t {
 
 static size_t s_ticket_hash (const void *key)
 {
-    return (size_t) (uintptr_t) key * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL;
 }
 
 static int s_ticket_compare (const void *a, const void *b)
 {
-    return (uintptr_t) a < (uintptr_t) b ? -1 : (uintptr_t) a > (uintptr_t) b;
+    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
 }
 
 static void *s_ticket_duplicate (const void *key)
 {
-    return (void *) key;
+    return (void *)key;
 }
 
 static void s_ticket_destroy (void **key)
@@ -108,7 +108,7 @@ static void s_ticket_destroy (void **key)
 
 static void *s_ticket_key (uint64_t ticket)
 {
-    return (void *) (uintptr_t) ticket;
+    return (void *)(uintptr_t)ticket;
 }
 
 /* ==== Requests ==== */
@@ -131,9 +131,9 @@ static void s_reply (broker_t *self, zframe_t *client, zframe_t *request_id, int
                      zframe_t **body_p)
 {
     zmsg_t *reply = zmsg_new ();
-    zmsg_append (reply, &(zframe_t *) {zframe_dup (client)});
+    zmsg_append (reply, &(zframe_t *){zframe_dup (client)});
     zmsg_addstr (reply, PB_BUS_CLIENT_HEADER);
-    zmsg_append (reply, &(zframe_t *) {zframe_dup (request_id)});
+    zmsg_append (reply, &(zframe_t *){zframe_dup (request_id)});
     zmsg_addstrf (reply, "%d", status);
     zmsg_append (reply, body_p);
     zmsg_send (&reply, self->router);
@@ -209,7 +209,7 @@ static void s_worker_send (broker_t *self, worker_t *worker, pb_bus_command_t co
     zmsg_t *message = rest_p && *rest_p ? *rest_p : zmsg_new ();
     if (rest_p)
         *rest_p = NULL;
-    zmsg_pushmem (message, &(uint8_t) {(uint8_t) command}, 1);
+    zmsg_pushmem (message, &(uint8_t){(uint8_t)command}, 1);
     zmsg_pushstr (message, PB_BUS_WORKER_HEADER);
     zmsg_push (message, zframe_dup (worker->address));
     zmsg_send (&message, self->router);
@@ -224,8 +224,8 @@ static worker_t *s_pick_worker (service_t *service)
          worker = zlistx_next (service->workers)) {
         if (worker->draining || worker->in_flight >= worker->credit)
             continue;
-        if (!best || worker->in_flight < best->in_flight
-            || (worker->in_flight == best->in_flight && worker->last_given < best->last_given))
+        if (!best || worker->in_flight < best->in_flight ||
+            (worker->in_flight == best->in_flight && worker->last_given < best->last_given))
             best = worker;
     }
     return best;
@@ -240,10 +240,10 @@ static void s_give (broker_t *self, worker_t *worker, request_t *request)
     zmsg_t *message = zmsg_new ();
     uint8_t ticket[8];
     for (int i = 7, shift = 0; i >= 0; i--, shift += 8)
-        ticket[i] = (uint8_t) (request->ticket >> shift);
+        ticket[i] = (uint8_t)(request->ticket >> shift);
     zmsg_addmem (message, ticket, 8);
-    zmsg_append (message, &(zframe_t *) {zframe_dup (request->method)});
-    zmsg_append (message, &(zframe_t *) {zframe_dup (request->body)});
+    zmsg_append (message, &(zframe_t *){zframe_dup (request->method)});
+    zmsg_append (message, &(zframe_t *){zframe_dup (request->body)});
     s_worker_send (self, worker, PB_BUS_REQUEST, &message);
 }
 
@@ -271,9 +271,8 @@ static void s_worker_remove (broker_t *self, worker_t *worker, const char *why)
                 zlistx_add_end (lost, request);
         for (request_t *request = zlistx_first (lost); request; request = zlistx_next (lost)) {
             zhashx_delete (self->tickets, s_ticket_key (request->ticket));
-            s_reply_error (self, request->client, request->request_id, service,
-                           PB_E_WORKER_DIED, "the %s worker handling this request %s",
-                           service->name, why);
+            s_reply_error (self, request->client, request->request_id, service, PB_E_WORKER_DIED,
+                           "the %s worker handling this request %s", service->name, why);
             s_request_destroy (&request);
         }
         zlistx_destroy (&lost);
@@ -312,7 +311,7 @@ static void s_client_message (broker_t *self, zframe_t *address, zframe_t **fram
         return;
     }
     self->counters.requests++;
-    const char *method = (const char *) zframe_data (frames[1]);
+    const char *method = (const char *)zframe_data (frames[1]);
     size_t method_length = zframe_size (frames[1]);
     size_t service_length;
     if (zframe_size (frames[2]) > 64) {
@@ -322,7 +321,7 @@ static void s_client_message (broker_t *self, zframe_t *address, zframe_t **fram
     if (!pb_bus_method_split (method, method_length, &service_length)) {
         s_reply_error (self, address, frames[2], NULL, PB_E_INVALID,
                        "'%.*s' is not a method: want service.operation, service of [a-z0-9_-]",
-                       (int) (method_length > 64 ? 64 : method_length), method);
+                       (int)(method_length > 64 ? 64 : method_length), method);
         return;
     }
     service_t *service = s_service_require (self, method, service_length);
@@ -371,10 +370,10 @@ static int64_t s_frame_int (zframe_t *frame, int64_t fallback)
 static void s_worker_ready (broker_t *self, zframe_t *address, zframe_t **frames, int count)
 {
     //  [header] [command] service credit
-    const char *name = count == 4 ? (const char *) zframe_data (frames[2]) : NULL;
+    const char *name = count == 4 ? (const char *)zframe_data (frames[2]) : NULL;
     int64_t credit = count == 4 ? s_frame_int (frames[3], -1) : -1;
-    if (!name || !pb_bus_service_valid (name, zframe_size (frames[2])) || credit < 1
-        || credit > 100000 || strncmp (name, "bus", zframe_size (frames[2])) == 0) {
+    if (!name || !pb_bus_service_valid (name, zframe_size (frames[2])) || credit < 1 ||
+        credit > 100000 || strncmp (name, "bus", zframe_size (frames[2])) == 0) {
         self->counters.dropped_frames++;
         return;
     }
@@ -392,7 +391,7 @@ static void s_worker_ready (broker_t *self, zframe_t *address, zframe_t **frames
     zhashx_insert (self->workers, worker->id, worker);
     zlistx_add_end (worker->service->workers, worker);
     pb_info ("worker %s ready for %s (credit %lld)", worker->id, worker->service->name,
-             (long long) credit);
+             (long long)credit);
     s_dispatch (self, worker->service);
 }
 
@@ -415,7 +414,7 @@ static void s_worker_reply (broker_t *self, worker_t *worker, zframe_t **frames,
     int64_t status = s_frame_int (frames[3], PB_E_INTERNAL);
     if (status != PB_OK)
         worker->service->errors++;
-    s_reply (self, request->client, request->request_id, (int) status, &frames[4]);
+    s_reply (self, request->client, request->request_id, (int)status, &frames[4]);
     s_request_destroy (&request);
     worker->in_flight--;
     worker->served++;
@@ -445,9 +444,9 @@ static void s_worker_message (broker_t *self, zframe_t *address, zframe_t **fram
         //  worker): tell it to register again.
         if (command != PB_BUS_DISCONNECT) {
             zmsg_t *message = zmsg_new ();
-            zmsg_append (message, &(zframe_t *) {zframe_dup (address)});
+            zmsg_append (message, &(zframe_t *){zframe_dup (address)});
             zmsg_addstr (message, PB_BUS_WORKER_HEADER);
-            zmsg_addmem (message, &(uint8_t) {PB_BUS_DISCONNECT}, 1);
+            zmsg_addmem (message, &(uint8_t){PB_BUS_DISCONNECT}, 1);
             zmsg_send (&message, self->router);
         }
         self->counters.dropped_frames += command == PB_BUS_REPLY;
@@ -464,8 +463,7 @@ static void s_worker_message (broker_t *self, zframe_t *address, zframe_t **fram
         if (worker->in_flight == 0) {
             s_worker_send (self, worker, PB_BUS_DISCONNECT, NULL);
             s_worker_remove (self, worker, "left");
-        }
-        else
+        } else
             worker->draining = true;
         break;
     default:
@@ -498,26 +496,25 @@ static int s_receive (zsock_t *socket, zframe_t **frames)
 
 static int s_router_ready (zloop_t *loop, zsock_t *router, void *arg)
 {
-    (void) loop;
+    (void)loop;
     broker_t *self = arg;
     zframe_t *frames[MAX_FRAMES + 1] = {0};
     int count = s_receive (router, frames);
     if (count < 2) {
         self->counters.dropped_frames++;
-    }
-    else {
+    } else {
         //  frames[0] is the sender's routing id; then the protocol header.
         zframe_t *address = frames[0];
         if (zframe_streq (frames[1], PB_BUS_CLIENT_HEADER))
             s_client_message (self, address, frames + 1, count - 1);
         else if (zframe_streq (frames[1], PB_BUS_WORKER_HEADER))
             s_worker_message (self, address, frames + 1, count - 1);
-        else if (zframe_size (frames[1]) == 4 && memcmp (zframe_data (frames[1]), "PBC", 3) == 0
-                 && count >= 4)
+        else if (zframe_size (frames[1]) == 4 && memcmp (zframe_data (frames[1]), "PBC", 3) == 0 &&
+                 count >= 4)
             //  A client of another protocol version: say so rather than drop.
             s_reply_error (self, address, frames[3], NULL, PB_E_UNSUPPORTED_VERSION,
                            "this bus speaks %s, not %.4s", PB_BUS_CLIENT_HEADER,
-                           (const char *) zframe_data (frames[1]));
+                           (const char *)zframe_data (frames[1]));
         else
             self->counters.dropped_frames++;
     }
@@ -528,7 +525,7 @@ static int s_router_ready (zloop_t *loop, zsock_t *router, void *arg)
 
 static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
 {
-    (void) loop;
+    (void)loop;
     broker_t *self = arg;
     void *in = zsock_resolve (xsub);
     void *out = zsock_resolve (self->xpub);
@@ -545,9 +542,8 @@ static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
         int64_t seq;
         const void *body;
         size_t body_size;
-        if (more
-            || pb_bus_event_parse (zmq_msg_data (&message), zmq_msg_size (&message), topic, &seq,
-                                   &body, &body_size)) {
+        if (more || pb_bus_event_parse (zmq_msg_data (&message), zmq_msg_size (&message), topic,
+                                        &seq, &body, &body_size)) {
             //  Malformed, or a multi-frame message: drop it and its parts.
             self->counters.dropped_events++;
             zmq_msg_close (&message);
@@ -570,8 +566,8 @@ static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
 
 static int s_xpub_ready (zloop_t *loop, zsock_t *xpub, void *arg)
 {
-    (void) loop;
-    (void) arg;
+    (void)loop;
+    (void)arg;
     //  Subscriptions need not travel upstream (XSUB takes everything); read
     //  them so they do not pile up.
     zframe_t *frame = zframe_recv (xpub);
@@ -590,8 +586,8 @@ static void s_publish_heartbeat (broker_t *self)
 
 static int s_tick (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
+    (void)loop;
+    (void)timer_id;
     broker_t *self = arg;
     int64_t now = zclock_mono ();
     //  Requests that waited too long for a worker.
@@ -601,14 +597,13 @@ static int s_tick (zloop_t *loop, int timer_id, void *arg)
         while ((request = zlistx_first (service->queue)) && request->deadline <= now) {
             zlistx_detach (service->queue, NULL);
             if (zlistx_size (service->workers) == 0)
-                s_reply_error (self, request->client, request->request_id, service,
-                               PB_E_NO_WORKER, "no live worker for service '%s' within %lld ms",
-                               service->name, (long long) self->wait_ms);
+                s_reply_error (self, request->client, request->request_id, service, PB_E_NO_WORKER,
+                               "no live worker for service '%s' within %lld ms", service->name,
+                               (long long)self->wait_ms);
             else
-                s_reply_error (self, request->client, request->request_id, service,
-                               PB_E_TIMEOUT,
+                s_reply_error (self, request->client, request->request_id, service, PB_E_TIMEOUT,
                                "every %s worker stayed busy for %lld ms; try again later",
-                               service->name, (long long) self->wait_ms);
+                               service->name, (long long)self->wait_ms);
             s_request_destroy (&request);
         }
     }
@@ -638,19 +633,19 @@ static int s_tick (zloop_t *loop, int timer_id, void *arg)
 
 static void s_handle_status (broker_t *self, request_t *request)
 {
-    const char *method = (const char *) zframe_data (request->method);
-    if (zframe_size (request->method) != strlen ("bus.status")
-        || memcmp (method, "bus.status", strlen ("bus.status")) != 0) {
+    const char *method = (const char *)zframe_data (request->method);
+    if (zframe_size (request->method) != strlen ("bus.status") ||
+        memcmp (method, "bus.status", strlen ("bus.status")) != 0) {
         s_reply_error (self, request->client, request->request_id, request->service,
                        PB_E_UNKNOWN_COMMAND, "the bus serves only bus.status, not '%.*s'",
-                       (int) zframe_size (request->method), method);
+                       (int)zframe_size (request->method), method);
         return;
     }
     pb_status_request_t query;
     pb_codec_error_t error;
     pb_arena_t *arena = pb_arena_new ();
     if (pb_decode (zframe_data (request->body), zframe_size (request->body),
-                   (size_t) pb_config_int (self->config, PB_CONF_MAX_FRAME),
+                   (size_t)pb_config_int (self->config, PB_CONF_MAX_FRAME),
                    &pb_status_request_schema, &query, arena, &error)) {
         s_reply_error (self, request->client, request->request_id, request->service, error.code,
                        "bus.status: %s", error.message);
@@ -665,16 +660,15 @@ static void s_handle_status (broker_t *self, request_t *request)
          service = zhashx_next (self->services), index++) {
         pb_service_status_t *status = &services[index];
         status->name = pb_str (service->name);
-        status->live_workers = (int64_t) zlistx_size (service->workers);
-        status->queued = (int64_t) zlistx_size (service->queue);
+        status->live_workers = (int64_t)zlistx_size (service->workers);
+        status->queued = (int64_t)zlistx_size (service->queue);
         status->requests = service->requests;
         status->errors = service->errors;
         status->expired_workers = service->expired_workers;
         if (query.workers)
             pb_set_present (status, PB_service_status_workers);
         size_t worker_count = zlistx_size (service->workers);
-        pb_worker_status_t *workers
-            = pb_arena_alloc (arena, (worker_count + 1) * sizeof *workers);
+        pb_worker_status_t *workers = pb_arena_alloc (arena, (worker_count + 1) * sizeof *workers);
         size_t w = 0;
         for (worker_t *worker = zlistx_first (service->workers); worker;
              worker = zlistx_next (service->workers), w++) {
@@ -686,11 +680,11 @@ static void s_handle_status (broker_t *self, request_t *request)
             status->in_flight += worker->in_flight;
         }
         status->workers.items = workers;
-        status->workers.count = (uint32_t) worker_count;
+        status->workers.count = (uint32_t)worker_count;
     }
     pb_status_reply_t reply = {0};
     reply.services.items = services;
-    reply.services.count = (uint32_t) service_count;
+    reply.services.count = (uint32_t)service_count;
     reply.counters = self->counters;
     reply.counters.uptime_ms = now - self->started;
     msgpack_sbuffer buffer;
@@ -713,10 +707,11 @@ broker_t *broker_new (pb_config_t *config)
     self->heartbeat_ms = pb_config_int (config, PB_CONF_HEARTBEAT_MS);
     self->wait_ms = pb_config_int (config, PB_CONF_BUS_WAIT_MS);
     self->started = zclock_mono ();
-    self->router = pb_bus_socket (config, PB_BUS_ROUTER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
+    self->router =
+        pb_bus_socket (config, PB_BUS_ROUTER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
     self->xsub = pb_bus_socket (config, PB_BUS_XSUB, pb_config_str (config, PB_CONF_BUS_EVENTS_IN));
-    self->xpub
-        = pb_bus_socket (config, PB_BUS_XPUB, pb_config_str (config, PB_CONF_BUS_EVENTS_OUT));
+    self->xpub =
+        pb_bus_socket (config, PB_BUS_XPUB, pb_config_str (config, PB_CONF_BUS_EVENTS_OUT));
     if (!self->router || !self->xsub || !self->xpub) {
         broker_destroy (&self);
         return NULL;

@@ -40,16 +40,15 @@ static void s_usage (FILE *out)
 static pb_db_t *s_connect (pb_config_t *config)
 {
     return pb_db_new (pb_config_str (config, PB_CONF_DATABASE_URL), "paperctl",
-                      (int) pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
+                      (int)pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
 }
 
 //  Prints a msgpack body as one line of JSON.
 static void s_print_body (pb_config_t *config, const void *data, size_t size)
 {
     char error[256];
-    json_t *json = pb_json_from_msgpack (data, size,
-                                         (size_t) pb_config_int (config, PB_CONF_MAX_FRAME),
-                                         error, sizeof error);
+    json_t *json = pb_json_from_msgpack (
+        data, size, (size_t)pb_config_int (config, PB_CONF_MAX_FRAME), error, sizeof error);
     if (!json) {
         printf ("\"<%zu bytes, not msgpack: %s>\"\n", size, error);
         return;
@@ -68,7 +67,7 @@ static int s_call (pb_config_t *config, const char *method, const void *body, si
     if (!client)
         return -1;
     int rc = pb_client_call (client, method, body, size,
-                             (int) pb_config_int (config, PB_CONF_REQUEST_TIMEOUT_MS), 2, reply);
+                             (int)pb_config_int (config, PB_CONF_REQUEST_TIMEOUT_MS), 2, reply);
     pb_client_destroy (&client);
     if (rc == 0 && reply->status == PB_OK)
         return 0;
@@ -95,36 +94,34 @@ static int s_status (pb_config_t *config, int argc, char **argv)
         pb_codec_error_t error;
         pb_arena_t *arena = pb_arena_new ();
         if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
-                       (size_t) pb_config_int (config, PB_CONF_MAX_FRAME),
-                       &pb_status_reply_schema, &status, arena, &error)) {
+                       (size_t)pb_config_int (config, PB_CONF_MAX_FRAME), &pb_status_reply_schema,
+                       &status, arena, &error)) {
             fprintf (stderr, "paperctl: bad bus.status reply: %s\n", error.message);
             rc = 1;
-        }
-        else {
+        } else {
             pb_bus_counters_t *c = &status.counters;
             printf ("bus up %.1f s: %lld requests, %lld replies, %lld errors, %lld dropped "
                     "frames, %lld expired workers, %lld events (%lld dropped)\n\n",
-                    (double) c->uptime_ms / 1000, (long long) c->requests,
-                    (long long) c->replies, (long long) c->errors,
-                    (long long) c->dropped_frames, (long long) c->expired_workers,
-                    (long long) c->events, (long long) c->dropped_events);
-            printf ("%-16s %8s %8s %9s %10s %8s %8s\n", "service", "workers", "queued",
-                    "in flight", "requests", "errors", "expired");
+                    (double)c->uptime_ms / 1000, (long long)c->requests, (long long)c->replies,
+                    (long long)c->errors, (long long)c->dropped_frames,
+                    (long long)c->expired_workers, (long long)c->events,
+                    (long long)c->dropped_events);
+            printf ("%-16s %8s %8s %9s %10s %8s %8s\n", "service", "workers", "queued", "in flight",
+                    "requests", "errors", "expired");
             for (uint32_t i = 0; i < status.services.count; i++) {
-                pb_service_status_t *service = (pb_service_status_t *) status.services.items + i;
-                printf ("%-16.*s %8lld %8lld %9lld %10lld %8lld %8lld\n", (int) service->name.len,
-                        service->name.ptr, (long long) service->live_workers,
-                        (long long) service->queued, (long long) service->in_flight,
-                        (long long) service->requests, (long long) service->errors,
-                        (long long) service->expired_workers);
+                pb_service_status_t *service = (pb_service_status_t *)status.services.items + i;
+                printf ("%-16.*s %8lld %8lld %9lld %10lld %8lld %8lld\n", (int)service->name.len,
+                        service->name.ptr, (long long)service->live_workers,
+                        (long long)service->queued, (long long)service->in_flight,
+                        (long long)service->requests, (long long)service->errors,
+                        (long long)service->expired_workers);
                 for (uint32_t w = 0; w < service->workers.count; w++) {
-                    pb_worker_status_t *worker
-                        = (pb_worker_status_t *) service->workers.items + w;
+                    pb_worker_status_t *worker = (pb_worker_status_t *)service->workers.items + w;
                     printf ("  worker %.*s: credit %lld, in flight %lld, served %lld, silent "
                             "%lld ms\n",
-                            (int) worker->id.len, worker->id.ptr, (long long) worker->credit,
-                            (long long) worker->in_flight, (long long) worker->served,
-                            (long long) worker->silent_ms);
+                            (int)worker->id.len, worker->id.ptr, (long long)worker->credit,
+                            (long long)worker->in_flight, (long long)worker->served,
+                            (long long)worker->silent_ms);
                 }
             }
         }
@@ -142,8 +139,7 @@ static int s_json_body (const char *text, msgpack_sbuffer *buffer)
     json_error_t error;
     json_t *json = json_loads (text, JSON_DECODE_ANY, &error);
     if (!json) {
-        fprintf (stderr, "paperctl: not JSON (%s at character %d)\n", error.text,
-                 error.position);
+        fprintf (stderr, "paperctl: not JSON (%s at character %d)\n", error.text, error.position);
         return -1;
     }
     msgpack_packer packer;
@@ -219,7 +215,7 @@ static int s_publish (pb_config_t *config, int argc, char **argv)
     //  publication finds the event in the log.
     zclock_sleep (200); //  let the new PUB connection reach the bus
     pb_publisher_send (publisher, argv[1], publication.seq, body.data, body.size);
-    printf ("%s %lld\n", argv[1], (long long) publication.seq);
+    printf ("%s %lld\n", argv[1], (long long)publication.seq);
     rc = 0;
 done:
     pb_publisher_destroy (&publisher);
@@ -255,7 +251,7 @@ typedef struct {
 static int s_print_event (const pb_event_t *event, void *arg)
 {
     events_state_t *state = arg;
-    printf ("%lld %s ", (long long) event->seq, event->topic);
+    printf ("%lld %s ", (long long)event->seq, event->topic);
     s_print_body (state->config, event->payload, event->size);
     state->last_seq = event->seq;
     state->printed++;
@@ -265,8 +261,8 @@ static int s_print_event (const pb_event_t *event, void *arg)
 //  Prints each topic with the seq of its last event.
 static int s_list_topics (pb_db_t *db)
 {
-    PGresult *result
-        = pb_db_query (db, "SELECT topic, last_seq FROM event_topic ORDER BY topic", NULL);
+    PGresult *result =
+        pb_db_query (db, "SELECT topic, last_seq FROM event_topic ORDER BY topic", NULL);
     if (!result) {
         pb_error ("cannot read the event log: %s", pb_db_error (db));
         return 1;
@@ -330,8 +326,7 @@ static int s_events (pb_config_t *config, int argc, char **argv)
     }
     int rc = 0;
     while (!pb_service_stopping ()) {
-        int read
-            = pb_eventlog_read (db, topic, state.last_seq, EVENTS_PAGE, s_print_event, &state);
+        int read = pb_eventlog_read (db, topic, state.last_seq, EVENTS_PAGE, s_print_event, &state);
         if (read < 0) {
             pb_error ("cannot read the event log: %s", pb_db_error (db));
             rc = 1;
@@ -375,15 +370,13 @@ int main (int argc, char **argv)
         else
             pb_config_print_values (config, stdout);
         rc = 0;
-    }
-    else if (strcmp (command, "proto") == 0) {
+    } else if (strcmp (command, "proto") == 0) {
         if (argc > 2 && strcmp (argv[2], "--errors") == 0)
             pb_proto_print_errors_markdown (stdout);
         else
             pb_proto_print_markdown (stdout);
         rc = 0;
-    }
-    else {
+    } else {
         fprintf (stderr, "paperctl: unknown command '%s'\n", command);
         s_usage (stderr);
         rc = 2;

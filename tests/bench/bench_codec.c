@@ -23,14 +23,15 @@ typedef struct {
 } paper_t;
 
 static const pb_field_t s_paper_fields[] = {
-    {"id", PB_FIELD_STR, true, offsetof (paper_t, id), 0, 0, 1, 64, 0, NULL},
-    {"title", PB_FIELD_STR, true, offsetof (paper_t, title), 0, 0, 1, 4096, 0, NULL},
-    {"abstract", PB_FIELD_STR, false, offsetof (paper_t, abstract), 0, 0, 0, 65536, 0, NULL},
-    {"authors", PB_FIELD_STR_LIST, false, offsetof (paper_t, authors), 0, 0, 0, 1024, 10000, NULL},
-    {"categories", PB_FIELD_STR_LIST, false, offsetof (paper_t, categories), 0, 0, 1, 256, 64,
+    {"id", PB_FIELD_STR, true, offsetof (paper_t, id), 0, 0, 1, 64, 0, NULL, NULL},
+    {"title", PB_FIELD_STR, true, offsetof (paper_t, title), 0, 0, 1, 4096, 0, NULL, NULL},
+    {"abstract", PB_FIELD_STR, false, offsetof (paper_t, abstract), 0, 0, 0, 65536, 0, NULL, NULL},
+    {"authors", PB_FIELD_STR_LIST, false, offsetof (paper_t, authors), 0, 0, 0, 1024, 10000, NULL,
+     NULL},
+    {"categories", PB_FIELD_STR_LIST, false, offsetof (paper_t, categories), 0, 0, 1, 256, 64, NULL,
      NULL},
 };
-static const pb_schema_t s_paper_schema = {"paper", s_paper_fields, 5, sizeof (paper_t)};
+static const pb_schema_t s_paper_schema = {"paper", s_paper_fields, 5, sizeof (paper_t), NULL};
 
 typedef struct {
     pb_present_t present;
@@ -39,9 +40,9 @@ typedef struct {
 
 static const pb_field_t s_batch_fields[] = {
     {"papers", PB_FIELD_MAP_LIST, true, offsetof (batch_t, papers), 0, 0, 0, 0, 10000,
-     &s_paper_schema},
+     &s_paper_schema, NULL},
 };
-static const pb_schema_t s_batch_schema = {"batch", s_batch_fields, 1, sizeof (batch_t)};
+static const pb_schema_t s_batch_schema = {"batch", s_batch_fields, 1, sizeof (batch_t), NULL};
 
 typedef struct {
     char *data;

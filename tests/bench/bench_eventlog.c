@@ -34,13 +34,14 @@ static int s_append_batch (pb_db_t *db, void *arg)
     size_t sizes[100];
     static const char payload[PAYLOAD_BYTES] = {0};
     for (int i = 0; i < writer->batch; i++) {
-        topics[i] = "bench.event";
         payloads[i] = payload;
         sizes[i] = PAYLOAD_BYTES;
     }
     if (!writer->plain)
-        return pb_eventlog_append_many (db, (size_t)writer->batch, topics, payloads, sizes) < 0 ? -1
-                                                                                                : 0;
+        return pb_eventlog_append_many (db, "bench.event", (size_t)writer->batch, payloads, sizes) <
+                       0
+                   ? -1
+                   : 0;
     pb_db_array_t *topic_array = pb_db_array_new (PB_DB_TEXT);
     pb_db_array_t *payload_array = pb_db_array_new (PB_DB_BYTEA);
     for (int i = 0; i < writer->batch; i++) {

@@ -2,7 +2,11 @@
 #include "pbtest.h"
 
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <czmq.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,4 +150,108 @@ char *pbtest_read_file (const char *path, size_t *size)
     if (size)
         *size = got;
     return data;
+}
+
+int pbtest_free_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = 0};
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cr_assert_eq (bind (fd, (struct sockaddr *)&address, sizeof address), 0);
+    socklen_t length = sizeof address;
+    getsockname (fd, (struct sockaddr *)&address, &length);
+    close (fd);
+    return ntohs (address.sin_port);
+}
+
+void pbtest_bus_environment (int heartbeat_ms, int wait_ms)
+{
+    const char *names[] = {"PAPERBUS_BUS_REQUESTS", "PAPERBUS_BUS_EVENTS_IN",
+                           "PAPERBUS_BUS_EVENTS_OUT"};
+    for (int i = 0; i < 3; i++) {
+        char endpoint[64];
+        snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", pbtest_free_port ());
+        setenv (names[i], endpoint, 1);
+    }
+    char number[32];
+    snprintf (number, sizeof number, "%d", heartbeat_ms);
+    setenv ("PAPERBUS_HEARTBEAT_MS", number, 1);
+    snprintf (number, sizeof number, "%d", wait_ms);
+    setenv ("PAPERBUS_BUS_WAIT_MS", number, 1);
+}
+
+pb_config_t *pbtest_config (void)
+{
+    char error[1024];
+    pb_config_t *config = pb_config_load (error, sizeof error);
+    cr_assert (config, "invalid test configuration: %s", error);
+    return config;
+}
+
+static bool s_bus_status (pb_config_t *config, pb_status_reply_t *status, pb_arena_t *arena,
+                          pb_reply_t *reply)
+{
+    pb_client_t *client = pb_client_new (config);
+    bool ok = client && pb_client_call (client, "bus.status", "\x80", 1, 300, 0, reply) == 0 &&
+              reply->status == PB_OK;
+    pb_codec_error_t error;
+    if (ok && status)
+        ok = pb_decode (zframe_data (reply->body), zframe_size (reply->body), 1 << 24,
+                        &pb_status_reply_schema, status, arena, &error) == 0;
+    pb_client_destroy (&client);
+    return ok;
+}
+
+pid_t pbtest_bus_start (void)
+{
+    char *program = pbtest_program ("bus");
+    char *argv[] = {program, NULL};
+    pid_t pid = pbtest_spawn (argv, NULL, NULL);
+    free (program);
+    pb_config_t *config = pbtest_config ();
+    bool up = false;
+    for (int attempt = 0; attempt < 50 && !up; attempt++) {
+        pb_reply_t reply = {0};
+        up = s_bus_status (config, NULL, NULL, &reply);
+        pb_reply_reset (&reply);
+    }
+    pb_config_destroy (&config);
+    cr_assert (up, "the bus did not answer bus.status");
+    return pid;
+}
+
+pid_t pbtest_worker_start (const char *service, int credit)
+{
+    char *program = pbtest_program ("../tests/programs/echo_worker");
+    char credit_text[16];
+    snprintf (credit_text, sizeof credit_text, "%d", credit);
+    char *argv[] = {program, (char *)service, credit_text, NULL};
+    pid_t pid = pbtest_spawn (argv, NULL, NULL);
+    free (program);
+    return pid;
+}
+
+void pbtest_wait_for_workers (const char *service, int live)
+{
+    pb_config_t *config = pbtest_config ();
+    int64_t seen = -1;
+    for (int attempt = 0; attempt < 100 && seen != live; attempt++) {
+        pb_arena_t *arena = pb_arena_new ();
+        pb_reply_t reply = {0};
+        pb_status_reply_t status;
+        seen = -1;
+        if (s_bus_status (config, &status, arena, &reply))
+            for (uint32_t i = 0; i < status.services.count; i++) {
+                pb_service_status_t *entry = (pb_service_status_t *)status.services.items + i;
+                if (pb_str_eq (entry->name, service))
+                    seen = entry->live_workers;
+            }
+        pb_reply_reset (&reply);
+        pb_arena_destroy (&arena);
+        if (seen != live)
+            zclock_sleep (100);
+    }
+    pb_config_destroy (&config);
+    cr_assert_eq (seen, live, "the bus shows %lld live %s workers, not %d", (long long)seen,
+                  service, live);
 }

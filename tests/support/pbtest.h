@@ -32,6 +32,25 @@ pid_t pbtest_spawn (char *const argv[], char *const environment[], const char *o
 //  if killed, or -1 on timeout.
 int pbtest_wait (pid_t pid, int timeout_ms);
 
+//  Returns a TCP port on 127.0.0.1 that was free a moment ago.
+int pbtest_free_port (void);
+
+//  Points this process (and the programs it starts) at a bus of its own:
+//  three free ports, a short heartbeat (HEARTBEAT_MS) and wait (WAIT_MS).
+void pbtest_bus_environment (int heartbeat_ms, int wait_ms);
+
+//  Loads the configuration from the environment, failing the test if invalid.
+pb_config_t *pbtest_config (void);
+
+//  Starts the bus program and waits until it answers bus.status. Returns its pid.
+pid_t pbtest_bus_start (void);
+
+//  Starts the echo_worker test program for SERVICE with CREDIT.
+pid_t pbtest_worker_start (const char *service, int credit);
+
+//  Waits until the bus reports LIVE workers for SERVICE (up to 10 s).
+void pbtest_wait_for_workers (const char *service, int live);
+
 //  Reads a whole file (NUL-terminated); the caller frees it. NULL if absent.
 char *pbtest_read_file (const char *path, size_t *size);
 

@@ -34,15 +34,16 @@ enum {
 };
 
 static const pb_field_t s_paper_fields[] = {
-    {"id", PB_FIELD_STR, true, offsetof (paper_t, id), 0, 0, 1, 64, 0, NULL},
-    {"version", PB_FIELD_INT, true, offsetof (paper_t, version), 1, 1000, 0, 0, 0, NULL},
-    {"title", PB_FIELD_STR, true, offsetof (paper_t, title), 0, 0, 1, 1000, 0, NULL},
-    {"authors", PB_FIELD_STR_LIST, false, offsetof (paper_t, authors), 0, 0, 1, 200, 100, NULL},
-    {"score", PB_FIELD_FLOAT, false, offsetof (paper_t, score), 0, 0, 0, 0, 0, NULL},
-    {"withdrawn", PB_FIELD_BOOL, false, offsetof (paper_t, withdrawn), 0, 0, 0, 0, 0, NULL},
-    {"blob", PB_FIELD_BIN, false, offsetof (paper_t, blob), 0, 0, 0, 1024, 0, NULL},
+    {"id", PB_FIELD_STR, true, offsetof (paper_t, id), 0, 0, 1, 64, 0, NULL, NULL},
+    {"version", PB_FIELD_INT, true, offsetof (paper_t, version), 1, 1000, 0, 0, 0, NULL, NULL},
+    {"title", PB_FIELD_STR, true, offsetof (paper_t, title), 0, 0, 1, 1000, 0, NULL, NULL},
+    {"authors", PB_FIELD_STR_LIST, false, offsetof (paper_t, authors), 0, 0, 1, 200, 100, NULL,
+     NULL},
+    {"score", PB_FIELD_FLOAT, false, offsetof (paper_t, score), 0, 0, 0, 0, 0, NULL, NULL},
+    {"withdrawn", PB_FIELD_BOOL, false, offsetof (paper_t, withdrawn), 0, 0, 0, 0, 0, NULL, NULL},
+    {"blob", PB_FIELD_BIN, false, offsetof (paper_t, blob), 0, 0, 0, 1024, 0, NULL, NULL},
 };
-static const pb_schema_t s_paper_schema = {"paper", s_paper_fields, 7, sizeof (paper_t)};
+static const pb_schema_t s_paper_schema = {"paper", s_paper_fields, 7, sizeof (paper_t), NULL};
 
 typedef struct {
     pb_present_t present;
@@ -50,9 +51,9 @@ typedef struct {
 } meta_t;
 
 static const pb_field_t s_meta_fields[] = {
-    {"count", PB_FIELD_INT, true, offsetof (meta_t, count), 0, 0, 0, 0, 0, NULL},
+    {"count", PB_FIELD_INT, true, offsetof (meta_t, count), 0, 0, 0, 0, 0, NULL, NULL},
 };
-static const pb_schema_t s_meta_schema = {"meta", s_meta_fields, 1, sizeof (meta_t)};
+static const pb_schema_t s_meta_schema = {"meta", s_meta_fields, 1, sizeof (meta_t), NULL};
 
 typedef struct {
     pb_present_t present;
@@ -62,12 +63,12 @@ typedef struct {
 } batch_t;
 
 static const pb_field_t s_batch_fields[] = {
-    {"source", PB_FIELD_STR, true, offsetof (batch_t, source), 0, 0, 0, 0, 0, NULL},
+    {"source", PB_FIELD_STR, true, offsetof (batch_t, source), 0, 0, 0, 0, 0, NULL, NULL},
     {"papers", PB_FIELD_MAP_LIST, true, offsetof (batch_t, papers), 0, 0, 0, 0, 1000,
-     &s_paper_schema},
-    {"meta", PB_FIELD_MAP, false, offsetof (batch_t, meta), 0, 0, 0, 0, 0, &s_meta_schema},
+     &s_paper_schema, NULL},
+    {"meta", PB_FIELD_MAP, false, offsetof (batch_t, meta), 0, 0, 0, 0, 0, &s_meta_schema, NULL},
 };
-static const pb_schema_t s_batch_schema = {"batch", s_batch_fields, 3, sizeof (batch_t)};
+static const pb_schema_t s_batch_schema = {"batch", s_batch_fields, 3, sizeof (batch_t), NULL};
 
 //  All fields optional and the struct large: lets a tiny input ask for a
 //  lot of memory, which the allocation budget must refuse.
@@ -75,17 +76,17 @@ typedef struct {
     pb_present_t present;
     char padding[4096];
 } roomy_t;
-static const pb_schema_t s_roomy_schema = {"roomy", NULL, 0, sizeof (roomy_t)};
+static const pb_schema_t s_roomy_schema = {"roomy", NULL, 0, sizeof (roomy_t), NULL};
 typedef struct {
     pb_present_t present;
     pb_list_t rooms;
 } roomy_list_t;
 static const pb_field_t s_roomy_list_fields[] = {
     {"rooms", PB_FIELD_MAP_LIST, true, offsetof (roomy_list_t, rooms), 0, 0, 0, 0, 0,
-     &s_roomy_schema},
+     &s_roomy_schema, NULL},
 };
 static const pb_schema_t s_roomy_list_schema = {"roomy_list", s_roomy_list_fields, 1,
-                                                sizeof (roomy_list_t)};
+                                                sizeof (roomy_list_t), NULL};
 
 /* ==== Helpers ==== */
 
