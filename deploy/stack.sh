@@ -169,12 +169,33 @@ service_pid() {
     echo "$pid"
 }
 
+# The ports a service binds, from its endpoints (the bus binds three, the
+# gateway one); a port already taken by something else is a clear error.
+check_ports() {
+    local name=$1 endpoint port
+    local endpoints=()
+    case "$name" in
+    bus) endpoints=("${PAPERBUS_BUS_REQUESTS:-tcp://127.0.0.1:5555}"
+        "${PAPERBUS_BUS_EVENTS_IN:-tcp://127.0.0.1:5556}"
+        "${PAPERBUS_BUS_EVENTS_OUT:-tcp://127.0.0.1:5557}") ;;
+    gateway) endpoints=("tcp://127.0.0.1:${PAPERBUS_HTTP_PORT:-8080}") ;;
+    esac
+    for endpoint in "${endpoints[@]}"; do
+        case "$endpoint" in tcp://*:[0-9]*) ;; *) continue ;; esac
+        port=${endpoint##*:}
+        if port_taken "$port"; then
+            die "port $port ($name) is already taken on 127.0.0.1; stop what holds it or set the PAPERBUS_ variable for it"
+        fi
+    done
+}
+
 services_up() {
     mkdir -p "$var/run" "$var/log"
     local name
     for name in "${services[@]}"; do
         [ -x "$bin/$name" ] || continue
         service_pid "$name" >/dev/null && continue
+        check_ports "$name"
         PAPERBUS_DATABASE_URL=$(database_url) nohup "$bin/$name" >>"$var/log/$name.log" 2>&1 &
         echo $! >"$var/run/$name.pid"
         say "started $name (pid $!, log $var/log/$name.log)"
@@ -231,15 +252,30 @@ status() {
     fi
 }
 
+# Healthy means: every started service is still running, and the bus
+# answers bus.status.
+wait_healthy() {
+    local name attempt
+    for attempt in $(seq 100); do
+        for name in "${services[@]}"; do
+            [ -x "$bin/$name" ] || continue
+            service_pid "$name" >/dev/null ||
+                die "$name exited at start; see $var/log/$name.log"
+        done
+        if [ ! -x "$bin/bus" ] ||
+            PAPERBUS_DATABASE_URL=$(database_url) PAPERBUS_LOG_LEVEL=error \
+                PAPERBUS_REQUEST_TIMEOUT_MS=200 "$bin/paperctl" status >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "the bus did not answer within 10 s; see $var/log/bus.log"
+}
+
 up() {
     db_up
     services_up
-    # Services that exist have had a moment to fail; a dead one is an error.
-    local name
-    for name in "${services[@]}"; do
-        [ -x "$bin/$name" ] || continue
-        service_pid "$name" >/dev/null || die "$name exited at start; see $var/log/$name.log"
-    done
+    wait_healthy
 }
 
 down() {
