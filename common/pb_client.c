@@ -44,12 +44,12 @@ uint64_t pb_client_send (pb_client_t *self, const char *method, const void *body
     uint8_t id_bytes[8];
     for (int i = 7, shift = 0; i >= 0; i--, shift += 8)
         id_bytes[i] = (uint8_t)(id >> shift);
-    zmsg_t *message = zmsg_new ();
-    zmsg_addstr (message, PB_BUS_CLIENT_HEADER);
-    zmsg_addstr (message, method);
-    zmsg_addmem (message, id_bytes, 8);
-    zmsg_addmem (message, body, size);
-    return zmsg_send (&message, self->socket) == 0 ? id : 0;
+    void *socket = zsock_resolve (self->socket);
+    if (zmq_send (socket, PB_BUS_CLIENT_HEADER, 4, ZMQ_SNDMORE) < 0
+        || zmq_send (socket, method, strlen (method), ZMQ_SNDMORE) < 0
+        || zmq_send (socket, id_bytes, 8, ZMQ_SNDMORE) < 0 || zmq_send (socket, body, size, 0) < 0)
+        return 0;
+    return id;
 }
 
 //  Fills REPLY->error from an error_reply body.
@@ -75,38 +75,54 @@ int pb_client_recv (pb_client_t *self, int timeout_ms, pb_reply_t *reply)
     int64_t deadline = zclock_mono () + timeout_ms;
     int rc = -1;
     while (rc != 0) {
-        int64_t left = deadline - zclock_mono ();
-        zmq_pollitem_t item = {zsock_resolve (self->socket), 0, ZMQ_POLLIN, 0};
-        if (left < 0 || zmq_poll (&item, 1, (long)left) <= 0)
-            break;
-        zmsg_t *message = zmsg_recv (self->socket);
-        if (!message)
-            break;
+        //  Poll only when nothing is queued: a pipelining client usually
+        //  finds its next reply already there.
+        if (!(zsock_events (self->socket) & ZMQ_POLLIN)) {
+            int64_t left = deadline - zclock_mono ();
+            zmq_pollitem_t item = {zsock_resolve (self->socket), 0, ZMQ_POLLIN, 0};
+            if (left < 0 || zmq_poll (&item, 1, (long)left) <= 0)
+                break;
+        }
         //  [header] request_id status body
-        zframe_t *header = zmsg_pop (message);
-        zframe_t *id = zmsg_pop (message);
-        zframe_t *status = zmsg_pop (message);
-        zframe_t *body = zmsg_pop (message);
-        if (header && zframe_streq (header, PB_BUS_CLIENT_HEADER) && id && zframe_size (id) == 8 &&
-            status && body && zmsg_size (message) == 0) {
+        zmq_msg_t parts[5];
+        int count = 0;
+        bool more = true;
+        void *socket = zsock_resolve (self->socket);
+        while (more) {
+            zmq_msg_t *part = &parts[count < 4 ? count : 4];
+            zmq_msg_init (part);
+            if (zmq_msg_recv (part, socket, 0) < 0) {
+                zmq_msg_close (part);
+                break;
+            }
+            more = zmq_msg_more (part);
+            if (count < 4)
+                count++;
+            else {
+                zmq_msg_close (part);
+                count = 5;
+            }
+        }
+        if (count == 4 && zmq_msg_size (&parts[0]) == 4
+            && memcmp (zmq_msg_data (&parts[0]), PB_BUS_CLIENT_HEADER, 4) == 0
+            && zmq_msg_size (&parts[1]) == 8 && zmq_msg_size (&parts[2]) < 16) {
+            const uint8_t *id = zmq_msg_data (&parts[1]);
             reply->request_id = 0;
             for (int i = 0; i < 8; i++)
-                reply->request_id = (reply->request_id << 8) | zframe_data (id)[i];
-            char *text = zframe_strdup (status);
-            reply->status = atoi (text);
-            free (text);
-            reply->body = body;
-            body = NULL;
+                reply->request_id = (reply->request_id << 8) | id[i];
+            char status[16];
+            memcpy (status, zmq_msg_data (&parts[2]), zmq_msg_size (&parts[2]));
+            status[zmq_msg_size (&parts[2])] = '\0';
+            reply->status = atoi (status);
+            reply->body = zframe_new (zmq_msg_data (&parts[3]), zmq_msg_size (&parts[3]));
             if (reply->status != PB_OK)
                 s_describe_error (self, reply);
             rc = 0;
-        } else
+        }
+        else
             pb_warn ("dropped a malformed reply from the bus");
-        zframe_destroy (&header);
-        zframe_destroy (&id);
-        zframe_destroy (&status);
-        zframe_destroy (&body);
-        zmsg_destroy (&message);
+        for (int i = 0; i < count && i < 4; i++)
+            zmq_msg_close (&parts[i]);
     }
     return rc;
 }

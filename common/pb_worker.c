@@ -28,6 +28,7 @@ struct _pb_worker_t {
     int64_t last_heard;   //  ms of the bus's last message
     bool draining;        //  stopping: waiting for the bus's goodbye
     bool left;            //  the bus acknowledged our DISCONNECT
+    msgpack_sbuffer reply_buffer; //  where replies are packed, reused across requests
 };
 
 static void s_send_command (pb_worker_t *self, pb_bus_command_t command, zmsg_t **rest_p)
@@ -64,28 +65,24 @@ static route_t *s_route (pb_worker_t *self, const char *operation)
     return NULL;
 }
 
-//  Serves one REQUEST [ticket, method, body] and sends the REPLY.
-static void s_serve (pb_worker_t *self, zmsg_t *message)
+//  Serves one REQUEST (parts: PBW1, REQUEST, ticket, method, body) and sends
+//  the REPLY: PBW1, REPLY, ticket, status, body.
+static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
 {
-    zframe_t *ticket = zmsg_pop (message);
-    zframe_t *method_frame = zmsg_pop (message);
-    zframe_t *body = zmsg_pop (message);
-    if (!ticket || !method_frame || !body || zframe_size (ticket) != 8) {
+    size_t method_length = count == 5 ? zmq_msg_size (&parts[3]) : 0;
+    if (count != 5 || zmq_msg_size (&parts[2]) != 8 || method_length > PB_BUS_METHOD_MAX) {
         pb_warn ("dropped a malformed request from the bus");
-        goto done;
+        return;
     }
     char method[PB_BUS_METHOD_MAX + 1];
-    size_t method_length = zframe_size (method_frame);
-    size_t service_length;
-    if (method_length > PB_BUS_METHOD_MAX) {
-        pb_warn ("dropped a request with an overlong method");
-        goto done;
-    }
-    memcpy (method, zframe_data (method_frame), method_length);
+    memcpy (method, zmq_msg_data (&parts[3]), method_length);
     method[method_length] = '\0';
+    size_t service_length;
 
+    //  The reply buffer is the worker's, reused: no allocation per request.
     pb_response_t response = {0};
-    msgpack_sbuffer_init (&response.body);
+    response.body = self->reply_buffer;
+    msgpack_sbuffer_clear (&response.body);
     msgpack_packer_init (&response.packer, &response.body, msgpack_sbuffer_write);
     route_t *route = NULL;
     if (!pb_bus_method_split (method, method_length, &service_length))
@@ -94,21 +91,45 @@ static void s_serve (pb_worker_t *self, zmsg_t *message)
         pb_response_error (&response, PB_E_UNKNOWN_COMMAND, "%s has no operation '%s'",
                            self->service, method + service_length + 1);
     else {
-        pb_request_t request = {method, method + service_length + 1, zframe_data (body),
-                                zframe_size (body)};
+        pb_request_t request = {method, method + service_length + 1, zmq_msg_data (&parts[4]),
+                                zmq_msg_size (&parts[4])};
         if (route->handler (&request, &response, route->arg) != 0 && response.status == PB_OK)
             pb_response_error (&response, PB_E_INTERNAL, "%s failed", method);
     }
-    zmsg_t *reply = zmsg_new ();
-    zmsg_append (reply, &ticket);
-    zmsg_addstrf (reply, "%d", response.status);
-    zmsg_addmem (reply, response.body.data, response.body.size);
-    msgpack_sbuffer_destroy (&response.body);
-    s_send_command (self, PB_BUS_REPLY, &reply);
-done:
-    zframe_destroy (&ticket);
-    zframe_destroy (&method_frame);
-    zframe_destroy (&body);
+    void *socket = zsock_resolve (self->socket);
+    uint8_t command = PB_BUS_REPLY;
+    char status[16];
+    int status_length = snprintf (status, sizeof status, "%d", response.status);
+    zmq_send (socket, PB_BUS_WORKER_HEADER, 4, ZMQ_SNDMORE);
+    zmq_send (socket, &command, 1, ZMQ_SNDMORE);
+    if (zmq_msg_send (&parts[2], socket, ZMQ_SNDMORE) < 0)
+        zmq_msg_close (&parts[2]);
+    zmq_send (socket, status, (size_t) status_length, ZMQ_SNDMORE);
+    zmq_send (socket, response.body.data, response.body.size, 0);
+    self->reply_buffer = response.body;
+}
+
+//  Reads one message from the bus into PARTS (at most 8 are kept). Returns
+//  the part count, or -1 when nothing was waiting.
+static int s_receive (pb_worker_t *self, zmq_msg_t *parts)
+{
+    void *socket = zsock_resolve (self->socket);
+    int count = 0;
+    bool more = true;
+    while (more) {
+        zmq_msg_t *part = &parts[count < 8 ? count : 8];
+        zmq_msg_init (part);
+        if (zmq_msg_recv (part, socket, count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (part);
+            break;
+        }
+        more = zmq_msg_more (part);
+        if (count < 8)
+            count++;
+        else
+            zmq_msg_close (part);
+    }
+    return count ? count : -1;
 }
 
 static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg);
@@ -133,54 +154,62 @@ static int s_connect (pb_worker_t *self)
     return 0;
 }
 
-//  Handles one message from the bus. Returns -1 when the worker should stop.
-static int s_bus_message (pb_worker_t *self, zmsg_t *message)
+//  Handles one message from the bus (PARTS, COUNT of them). Returns -1 when
+//  the worker should stop.
+static int s_bus_message (pb_worker_t *self, zmq_msg_t *parts, int count)
 {
-    zframe_t *header = zmsg_pop (message);
-    zframe_t *command = zmsg_pop (message);
-    int rc = 0;
-    if (!header || !command || !zframe_streq (header, PB_BUS_WORKER_HEADER) ||
-        zframe_size (command) != 1)
+    if (count < 2 || zmq_msg_size (&parts[0]) != 4
+        || memcmp (zmq_msg_data (&parts[0]), PB_BUS_WORKER_HEADER, 4) != 0
+        || zmq_msg_size (&parts[1]) != 1) {
         pb_warn ("dropped a malformed message from the bus");
-    else {
-        self->last_heard = zclock_mono ();
-        switch (zframe_data (command)[0]) {
-        case PB_BUS_REQUEST:
-            s_serve (self, message);
-            break;
-        case PB_BUS_HEARTBEAT:
-            break;
-        case PB_BUS_DISCONNECT:
-            if (self->draining) {
-                self->left = true;
-                rc = -1;
-            } else {
-                pb_info ("the bus does not know us (it restarted?); registering again");
-                s_connect (self);
-            }
-            break;
-        default:
-            pb_warn ("dropped an unknown command from the bus");
-            break;
-        }
+        return 0;
     }
-    zframe_destroy (&header);
-    zframe_destroy (&command);
-    return rc;
+    self->last_heard = zclock_mono ();
+    switch (*(uint8_t *) zmq_msg_data (&parts[1])) {
+    case PB_BUS_REQUEST:
+        s_serve (self, parts, count);
+        return 0;
+    case PB_BUS_HEARTBEAT:
+        return 0;
+    case PB_BUS_DISCONNECT:
+        if (self->draining) {
+            self->left = true;
+            return -1;
+        }
+        pb_info ("the bus does not know us (it restarted?); registering again");
+        s_connect (self);
+        return 0;
+    default:
+        pb_warn ("dropped an unknown command from the bus");
+        return 0;
+    }
+}
+
+//  Reads and handles one waiting message. Returns 1 if one was handled, 0 if
+//  none was waiting, -1 when the worker should stop.
+static int s_handle_one (pb_worker_t *self)
+{
+    zmq_msg_t parts[9];
+    int count = s_receive (self, parts);
+    if (count < 0)
+        return 0;
+    int rc = s_bus_message (self, parts, count);
+    for (int i = 0; i < count; i++)
+        zmq_msg_close (&parts[i]);
+    return rc < 0 ? -1 : 1;
 }
 
 static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
 {
-    (void)loop;
+    (void) loop;
     pb_worker_t *self = arg;
     //  A timer may have replaced the socket in this same loop iteration.
     if (socket != self->socket)
         return 0;
-    zmsg_t *message = zmsg_recv (socket);
-    if (!message)
-        return 0;
-    s_bus_message (self, message);
-    zmsg_destroy (&message);
+    //  Serve every request already queued before polling again.
+    for (int burst = 0; burst < 256 && socket == self->socket; burst++)
+        if (s_handle_one (self) <= 0)
+            break;
     return 0;
 }
 
@@ -208,6 +237,7 @@ pb_worker_t *pb_worker_new (pb_config_t *config, const char *service)
     self->loop = zloop_new ();
     self->credit = (int)pb_config_int (config, PB_CONF_WORKER_CREDIT);
     self->heartbeat_ms = pb_config_int (config, PB_CONF_HEARTBEAT_MS);
+    msgpack_sbuffer_init (&self->reply_buffer);
     return self;
 }
 
@@ -224,6 +254,7 @@ void pb_worker_destroy (pb_worker_t **self_p)
     zlistx_destroy (&self->routes);
     zloop_destroy (&self->loop);
     zsock_destroy (&self->socket);
+    msgpack_sbuffer_destroy (&self->reply_buffer);
     free (self->service);
     free (self);
     *self_p = NULL;
@@ -262,11 +293,8 @@ static void s_drain (pb_worker_t *self)
             break;
         if (ready <= 0)
             continue;
-        zmsg_t *message = zmsg_recv (self->socket);
-        if (message) {
-            s_bus_message (self, message);
-            zmsg_destroy (&message);
-        }
+        while (s_handle_one (self) > 0)
+            ;
     }
 }
 

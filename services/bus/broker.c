@@ -2,7 +2,7 @@
     forwarded from publishers to subscribers. See proto/PROTOCOL.md.
 
     Requests: one ROUTER socket serves clients (header PBC1) and workers
-    (PBW1), as in Majordomo (ZeroMQ RFC 18, MDP/0.2), with three differences
+    (PBW1), as in Majordomo (ZeroMQ RFC 18, MDP/0.2), with the differences
     documented in PROTOCOL.md: workers announce a credit (how many requests
     they take at once), the bus gives each request a ticket that the worker
     echoes instead of the client's address, and clients tag requests with an
@@ -17,6 +17,11 @@
     State is in memory only: after a restart workers re-register (they get a
     DISCONNECT when they speak to a bus that does not know them) and clients
     retry.
+
+    The request path is the hot one, so it works on zmq_msg_t directly:
+    frames are moved from the message that brought them to the message that
+    takes them on, never copied, and requests live in a slab indexed by their
+    ticket, so routing a request allocates nothing but its slot's first use.
 */
 #include "broker.h"
 
@@ -27,41 +32,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FRAMES  8   //  frames in any valid message; more is garbage
-#define TICK_MS     50  //  how often queued requests are checked for expiry
-#define EVENT_BURST 512 //  events forwarded per wake-up before other sockets get a turn
+#define MAX_FRAMES    8    //  frames in any valid message; more is garbage
+#define TICK_MS       50   //  how often queued requests are checked for expiry
+#define EVENT_BURST   512  //  events forwarded per wake-up before other sockets get a turn
+#define REQUEST_BURST 256  //  request-socket messages handled per wake-up
+#define SLAB_CHUNK    1024 //  request slots allocated at a time
+#define ADDRESS_MAX   255  //  bytes of a ZeroMQ routing id
 
 typedef struct _service_t service_t;
 typedef struct _worker_t worker_t;
 
-//  A request from a client, queued at the bus or in flight at a worker.
+//  A request from a client, queued at the bus or in flight at a worker. It
+//  lives in a slot of the slab; its ticket is the slot number and the slot's
+//  generation, so a stale ticket never finds a newer request.
 typedef struct {
-    uint64_t ticket;      //  the bus's number for it, echoed by the worker
-    zframe_t *client;     //  client routing id
-    zframe_t *request_id; //  the client's id for it
-    zframe_t *method;     //  "service.operation"
-    zframe_t *body;       //  msgpack body
+    zmq_msg_t client;     //  client routing id
+    zmq_msg_t request_id; //  the client's id for it
+    zmq_msg_t method;     //  "service.operation"
+    zmq_msg_t body;       //  msgpack body
     service_t *service;   //  where it goes
     worker_t *worker;     //  who has it, when in flight
     int64_t deadline;     //  when queued: give up at this time (ms)
+    uint32_t generation;  //  bumped each time the slot is reused
+    uint32_t next_free;   //  free list link while the slot is unused
+    bool used;            //  holds a request
 } request_t;
 
 struct _worker_t {
-    char id[24];        //  hex routing id, the key in broker->workers
-    zframe_t *address;  //  routing id
-    service_t *service; //  what it serves
-    int64_t credit;     //  requests it accepts at once
-    int64_t in_flight;  //  requests given and not yet answered
-    int64_t served;     //  replies received from it
-    int64_t last_heard; //  ms of its last message
-    int64_t last_given; //  dispatch counter when it last got a request (LRU)
-    bool draining;      //  it said DISCONNECT: no new requests
+    char id[2 * ADDRESS_MAX + 1];  //  hex routing id, the key in broker->workers
+    uint8_t address[ADDRESS_MAX];  //  routing id
+    size_t address_size;           //  its length
+    service_t *service;            //  what it serves
+    int64_t credit;                //  requests it accepts at once
+    int64_t in_flight;             //  requests given and not yet answered
+    int64_t served;                //  replies received from it
+    int64_t last_heard;            //  ms of its last message
+    int64_t last_given;            //  dispatch counter when it last got a request (LRU)
+    bool draining;                 //  it said DISCONNECT: no new requests
 };
 
 struct _service_t {
     char name[PB_BUS_SERVICE_MAX + 1]; //  "index", "rank", ...
     zlistx_t *workers;                 //  worker_t*, live ones
-    zlistx_t *queue;                   //  request_t*, waiting for a worker
+    uint32_t *queue;                   //  slots of requests waiting, a ring
+    size_t queue_head;                 //  index of the oldest waiting
+    size_t queue_size;                 //  how many wait
+    size_t queue_capacity;             //  ring size (a power of two)
+    bool ever_had_worker;              //  a worker registered since the bus started
     int64_t requests;                  //  requests received
     int64_t errors;                    //  error replies
     int64_t expired_workers;           //  workers dropped for silence
@@ -70,12 +87,14 @@ struct _service_t {
 struct _broker_t {
     pb_config_t *config;        //  settings (not owned)
     zsock_t *router;            //  requests and replies
+    void *router_handle;        //  its libzmq socket
     zsock_t *xsub;              //  events in
     zsock_t *xpub;              //  events out
     zhashx_t *services;         //  name -> service_t
     zhashx_t *workers;          //  hex routing id -> worker_t
-    zhashx_t *tickets;          //  ticket (as key) -> request_t in flight
-    uint64_t next_ticket;       //  ticket of the next request
+    request_t **slab;           //  chunks of SLAB_CHUNK request slots
+    size_t slab_chunks;         //  chunks allocated
+    uint32_t free_slot;         //  first unused slot, UINT32_MAX if none
     int64_t dispatches;         //  requests given to workers, for LRU order
     int64_t heartbeat_ms;       //  heartbeat interval
     int64_t wait_ms;            //  how long a request may wait for a worker
@@ -84,70 +103,139 @@ struct _broker_t {
     pb_bus_counters_t counters; //  whole-bus counters, sent as they are by bus.status
 };
 
-/* ==== Tickets as hash keys ==== */
+/* ==== Frames ==== */
 
-static size_t s_ticket_hash (const void *key)
+//  Sends MESSAGE (moved; closed if the send fails) as one part.
+static void s_send_msg (broker_t *self, zmq_msg_t *message, bool more)
 {
-    return (size_t)(uintptr_t)key * 0x9E3779B97F4A7C15ULL;
+    if (zmq_msg_send (message, self->router_handle, more ? ZMQ_SNDMORE : 0) < 0)
+        zmq_msg_close (message);
 }
 
-static int s_ticket_compare (const void *a, const void *b)
+static void s_send_bytes (broker_t *self, const void *data, size_t size, bool more)
 {
-    return (uintptr_t)a < (uintptr_t)b ? -1 : (uintptr_t)a > (uintptr_t)b;
+    zmq_send (self->router_handle, data, size, more ? ZMQ_SNDMORE : 0);
 }
 
-static void *s_ticket_duplicate (const void *key)
+static bool s_msg_equals (zmq_msg_t *message, const char *text)
 {
-    return (void *)key;
+    size_t length = strlen (text);
+    return zmq_msg_size (message) == length && memcmp (zmq_msg_data (message), text, length) == 0;
 }
 
-static void s_ticket_destroy (void **key)
+static void s_hex (const void *data, size_t size, char *out)
 {
-    *key = NULL;
+    static const char digits[] = "0123456789abcdef";
+    const uint8_t *bytes = data;
+    for (size_t i = 0; i < size; i++) {
+        out[2 * i] = digits[bytes[i] >> 4];
+        out[2 * i + 1] = digits[bytes[i] & 15];
+    }
+    out[2 * size] = '\0';
 }
 
-static void *s_ticket_key (uint64_t ticket)
+static int64_t s_msg_int (zmq_msg_t *message, int64_t fallback)
 {
-    return (void *)(uintptr_t)ticket;
+    char text[24];
+    size_t size = zmq_msg_size (message);
+    if (size == 0 || size >= sizeof text)
+        return fallback;
+    memcpy (text, zmq_msg_data (message), size);
+    text[size] = '\0';
+    char *end;
+    long long value = strtoll (text, &end, 10);
+    return *end ? fallback : value;
 }
 
-/* ==== Requests ==== */
+/* ==== The request slab ==== */
 
-static void s_request_destroy (request_t **self_p)
+static request_t *s_slot (broker_t *self, uint32_t slot)
 {
-    if (!*self_p)
-        return;
-    request_t *self = *self_p;
-    zframe_destroy (&self->client);
-    zframe_destroy (&self->request_id);
-    zframe_destroy (&self->method);
-    zframe_destroy (&self->body);
-    free (self);
-    *self_p = NULL;
+    return &self->slab[slot / SLAB_CHUNK][slot % SLAB_CHUNK];
 }
 
-//  Sends a reply to CLIENT for REQUEST_ID with STATUS and BODY (taken).
-static void s_reply (broker_t *self, zframe_t *client, zframe_t *request_id, int status,
-                     zframe_t **body_p)
+//  Takes a free slot, growing the slab when none is left. Returns its number.
+static uint32_t s_slot_take (broker_t *self)
 {
-    zmsg_t *reply = zmsg_new ();
-    zmsg_append (reply, &(zframe_t *){zframe_dup (client)});
-    zmsg_addstr (reply, PB_BUS_CLIENT_HEADER);
-    zmsg_append (reply, &(zframe_t *){zframe_dup (request_id)});
-    zmsg_addstrf (reply, "%d", status);
-    zmsg_append (reply, body_p);
-    zmsg_send (&reply, self->router);
+    if (self->free_slot == UINT32_MAX) {
+        size_t chunk = self->slab_chunks;
+        self->slab = realloc (self->slab, (chunk + 1) * sizeof *self->slab);
+        self->slab[chunk] = calloc (SLAB_CHUNK, sizeof (request_t));
+        self->slab_chunks++;
+        //  Thread the new slots onto the free list, lowest first.
+        for (uint32_t i = SLAB_CHUNK; i-- > 0;) {
+            request_t *request = &self->slab[chunk][i];
+            request->next_free = self->free_slot;
+            self->free_slot = (uint32_t) (chunk * SLAB_CHUNK + i);
+        }
+    }
+    uint32_t slot = self->free_slot;
+    request_t *request = s_slot (self, slot);
+    self->free_slot = request->next_free;
+    request->used = true;
+    request->generation++;
+    request->worker = NULL;
+    zmq_msg_init (&request->client);
+    zmq_msg_init (&request->request_id);
+    zmq_msg_init (&request->method);
+    zmq_msg_init (&request->body);
+    return slot;
+}
+
+static void s_slot_free (broker_t *self, uint32_t slot)
+{
+    request_t *request = s_slot (self, slot);
+    zmq_msg_close (&request->client);
+    zmq_msg_close (&request->request_id);
+    zmq_msg_close (&request->method);
+    zmq_msg_close (&request->body);
+    request->used = false;
+    request->next_free = self->free_slot;
+    self->free_slot = slot;
+}
+
+static uint64_t s_ticket (broker_t *self, uint32_t slot)
+{
+    return (uint64_t) s_slot (self, slot)->generation << 32 | slot;
+}
+
+//  The slot a ticket names, or UINT32_MAX if it names no live request.
+static uint32_t s_ticket_slot (broker_t *self, uint64_t ticket)
+{
+    uint32_t slot = (uint32_t) ticket;
+    if (slot / SLAB_CHUNK >= self->slab_chunks)
+        return UINT32_MAX;
+    request_t *request = s_slot (self, slot);
+    if (!request->used || request->generation != (uint32_t) (ticket >> 32))
+        return UINT32_MAX;
+    return slot;
+}
+
+/* ==== Replies ==== */
+
+//  Sends the reply to a client: [client] PBC1 request_id status body. The
+//  CLIENT, REQUEST_ID and BODY frames are moved.
+static void s_reply (broker_t *self, zmq_msg_t *client, zmq_msg_t *request_id, int status,
+                     zmq_msg_t *body)
+{
+    char status_text[16];
+    int status_length = snprintf (status_text, sizeof status_text, "%d", status);
+    s_send_msg (self, client, true);
+    s_send_bytes (self, PB_BUS_CLIENT_HEADER, 4, true);
+    s_send_msg (self, request_id, true);
+    s_send_bytes (self, status_text, (size_t) status_length, true);
+    s_send_msg (self, body, false);
     self->counters.replies++;
     if (status != PB_OK)
         self->counters.errors++;
 }
 
-//  Answers a request with an error reply: the error_reply message.
-static void s_reply_error (broker_t *self, zframe_t *client, zframe_t *request_id,
+//  Answers with an error_reply body; CLIENT and REQUEST_ID are moved.
+static void s_reply_error (broker_t *self, zmq_msg_t *client, zmq_msg_t *request_id,
                            service_t *service, int code, const char *format, ...)
     __attribute__ ((format (printf, 6, 7)));
 
-static void s_reply_error (broker_t *self, zframe_t *client, zframe_t *request_id,
+static void s_reply_error (broker_t *self, zmq_msg_t *client, zmq_msg_t *request_id,
                            service_t *service, int code, const char *format, ...)
 {
     char message[512];
@@ -164,11 +252,30 @@ static void s_reply_error (broker_t *self, zframe_t *client, zframe_t *request_i
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
     pb_encode (&pb_error_reply_schema, &error, &packer);
-    zframe_t *body = zframe_new (buffer.data, buffer.size);
+    zmq_msg_t body;
+    zmq_msg_init_size (&body, buffer.size);
+    memcpy (zmq_msg_data (&body), buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
     if (service)
         service->errors++;
     s_reply (self, client, request_id, code, &body);
+}
+
+//  Answers the request in SLOT with an error and frees the slot.
+static void s_fail_request (broker_t *self, uint32_t slot, int code, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static void s_fail_request (broker_t *self, uint32_t slot, int code, const char *format, ...)
+{
+    request_t *request = s_slot (self, slot);
+    char message[256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    s_reply_error (self, &request->client, &request->request_id, request->service, code, "%s",
+                   message);
+    s_slot_free (self, slot);
 }
 
 /* ==== Services and workers ==== */
@@ -184,7 +291,8 @@ static service_t *s_service_require (broker_t *self, const char *name, size_t le
     service = calloc (1, sizeof *service);
     memcpy (service->name, key, length + 1);
     service->workers = zlistx_new ();
-    service->queue = zlistx_new ();
+    service->queue_capacity = 16;
+    service->queue = malloc (service->queue_capacity * sizeof *service->queue);
     zhashx_insert (self->services, key, service);
     return service;
 }
@@ -195,24 +303,47 @@ static void s_service_free (void **item)
     if (!service)
         return;
     zlistx_destroy (&service->workers);
-    request_t *request;
-    while ((request = zlistx_detach (service->queue, NULL)))
-        s_request_destroy (&request);
-    zlistx_destroy (&service->queue);
+    free (service->queue);
     free (service);
     *item = NULL;
 }
 
-static void s_worker_send (broker_t *self, worker_t *worker, pb_bus_command_t command,
-                           zmsg_t **rest_p)
+static void s_queue_push (service_t *service, uint32_t slot)
 {
-    zmsg_t *message = rest_p && *rest_p ? *rest_p : zmsg_new ();
-    if (rest_p)
-        *rest_p = NULL;
-    zmsg_pushmem (message, &(uint8_t){(uint8_t)command}, 1);
-    zmsg_pushstr (message, PB_BUS_WORKER_HEADER);
-    zmsg_push (message, zframe_dup (worker->address));
-    zmsg_send (&message, self->router);
+    if (service->queue_size == service->queue_capacity) {
+        //  Grow the ring, unrolling it so the oldest is first again.
+        size_t capacity = service->queue_capacity * 2;
+        uint32_t *grown = malloc (capacity * sizeof *grown);
+        for (size_t i = 0; i < service->queue_size; i++)
+            grown[i] = service->queue[(service->queue_head + i) & (service->queue_capacity - 1)];
+        free (service->queue);
+        service->queue = grown;
+        service->queue_capacity = capacity;
+        service->queue_head = 0;
+    }
+    service->queue[(service->queue_head + service->queue_size) & (service->queue_capacity - 1)]
+        = slot;
+    service->queue_size++;
+}
+
+static uint32_t s_queue_peek (service_t *service)
+{
+    return service->queue_size ? service->queue[service->queue_head] : UINT32_MAX;
+}
+
+static void s_queue_pop (service_t *service)
+{
+    service->queue_head = (service->queue_head + 1) & (service->queue_capacity - 1);
+    service->queue_size--;
+}
+
+//  Sends WORKER a command with no further frames.
+static void s_worker_command (broker_t *self, worker_t *worker, pb_bus_command_t command)
+{
+    uint8_t byte = (uint8_t) command;
+    s_send_bytes (self, worker->address, worker->address_size, true);
+    s_send_bytes (self, PB_BUS_WORKER_HEADER, 4, true);
+    s_send_bytes (self, &byte, 1, false);
 }
 
 //  Picks the live worker with spare credit and the fewest requests in
@@ -224,37 +355,42 @@ static worker_t *s_pick_worker (service_t *service)
          worker = zlistx_next (service->workers)) {
         if (worker->draining || worker->in_flight >= worker->credit)
             continue;
-        if (!best || worker->in_flight < best->in_flight ||
-            (worker->in_flight == best->in_flight && worker->last_given < best->last_given))
+        if (!best || worker->in_flight < best->in_flight
+            || (worker->in_flight == best->in_flight && worker->last_given < best->last_given))
             best = worker;
     }
     return best;
 }
 
-static void s_give (broker_t *self, worker_t *worker, request_t *request)
+//  Sends the request in SLOT to WORKER: [worker] PBW1 REQUEST ticket method
+//  body. The method and body frames move to the worker.
+static void s_give (broker_t *self, worker_t *worker, uint32_t slot)
 {
+    request_t *request = s_slot (self, slot);
     request->worker = worker;
     worker->in_flight++;
     worker->last_given = ++self->dispatches;
-    zhashx_insert (self->tickets, s_ticket_key (request->ticket), request);
-    zmsg_t *message = zmsg_new ();
-    uint8_t ticket[8];
-    for (int i = 7, shift = 0; i >= 0; i--, shift += 8)
-        ticket[i] = (uint8_t)(request->ticket >> shift);
-    zmsg_addmem (message, ticket, 8);
-    zmsg_append (message, &(zframe_t *){zframe_dup (request->method)});
-    zmsg_append (message, &(zframe_t *){zframe_dup (request->body)});
-    s_worker_send (self, worker, PB_BUS_REQUEST, &message);
+    uint64_t ticket = s_ticket (self, slot);
+    uint8_t ticket_bytes[8];
+    for (int i = 7; i >= 0; i--, ticket >>= 8)
+        ticket_bytes[i] = (uint8_t) ticket;
+    uint8_t command = PB_BUS_REQUEST;
+    s_send_bytes (self, worker->address, worker->address_size, true);
+    s_send_bytes (self, PB_BUS_WORKER_HEADER, 4, true);
+    s_send_bytes (self, &command, 1, true);
+    s_send_bytes (self, ticket_bytes, 8, true);
+    s_send_msg (self, &request->method, true);
+    s_send_msg (self, &request->body, false);
 }
 
 //  Gives queued requests of SERVICE to workers while any has spare credit.
 static void s_dispatch (broker_t *self, service_t *service)
 {
-    request_t *request;
+    uint32_t slot;
     worker_t *worker;
-    while ((request = zlistx_first (service->queue)) && (worker = s_pick_worker (service))) {
-        zlistx_detach (service->queue, NULL);
-        s_give (self, worker, request);
+    while ((slot = s_queue_peek (service)) != UINT32_MAX && (worker = s_pick_worker (service))) {
+        s_queue_pop (service);
+        s_give (self, worker, slot);
     }
 }
 
@@ -262,21 +398,16 @@ static void s_dispatch (broker_t *self, service_t *service)
 static void s_worker_remove (broker_t *self, worker_t *worker, const char *why)
 {
     service_t *service = worker->service;
-    if (worker->in_flight) {
-        //  Requests in flight are found through the tickets they hold.
-        zlistx_t *lost = zlistx_new ();
-        for (request_t *request = zhashx_first (self->tickets); request;
-             request = zhashx_next (self->tickets))
-            if (request->worker == worker)
-                zlistx_add_end (lost, request);
-        for (request_t *request = zlistx_first (lost); request; request = zlistx_next (lost)) {
-            zhashx_delete (self->tickets, s_ticket_key (request->ticket));
-            s_reply_error (self, request->client, request->request_id, service, PB_E_WORKER_DIED,
-                           "the %s worker handling this request %s", service->name, why);
-            s_request_destroy (&request);
+    for (size_t chunk = 0; worker->in_flight > 0 && chunk < self->slab_chunks; chunk++)
+        for (uint32_t i = 0; i < SLAB_CHUNK; i++) {
+            request_t *request = &self->slab[chunk][i];
+            if (request->used && request->worker == worker) {
+                s_fail_request (self, (uint32_t) (chunk * SLAB_CHUNK + i), PB_E_WORKER_DIED,
+                                "the %s worker handling this request died (%lld requests lost "
+                                "with it)",
+                                service->name, (long long) worker->in_flight);
+            }
         }
-        zlistx_destroy (&lost);
-    }
     void *handle = zlistx_find (service->workers, worker);
     if (handle)
         zlistx_delete (service->workers, handle);
@@ -286,168 +417,157 @@ static void s_worker_remove (broker_t *self, worker_t *worker, const char *why)
 
 static void s_worker_free (void **item)
 {
-    worker_t *worker = *item;
-    if (!worker)
-        return;
-    zframe_destroy (&worker->address);
-    free (worker);
+    free (*item);
     *item = NULL;
+}
+
+static worker_t *s_worker_lookup (broker_t *self, zmq_msg_t *address)
+{
+    char hex[2 * ADDRESS_MAX + 1];
+    if (zmq_msg_size (address) > ADDRESS_MAX)
+        return NULL;
+    s_hex (zmq_msg_data (address), zmq_msg_size (address), hex);
+    return zhashx_lookup (self->workers, hex);
 }
 
 /* ==== Messages from clients ==== */
 
-static void s_handle_status (broker_t *self, request_t *request);
+static void s_handle_status (broker_t *self, uint32_t slot);
 
-static void s_client_message (broker_t *self, zframe_t *address, zframe_t **frames, int count)
+//  parts: [0] address [1] PBC1 [2] method [3] request id [4] body
+static void s_client_message (broker_t *self, zmq_msg_t *parts, int count)
 {
-    //  [header] method request_id body
-    if (count != 4) {
-        if (count >= 3)
-            s_reply_error (self, address, frames[2], NULL, PB_E_MALFORMED,
+    if (count != 5) {
+        if (count >= 4)
+            s_reply_error (self, &parts[0], &parts[3], NULL, PB_E_MALFORMED,
                            "a request has 4 frames (header, method, request id, body), not %d",
-                           count);
+                           count - 1);
         else
             self->counters.dropped_frames++;
         return;
     }
-    self->counters.requests++;
-    const char *method = (const char *)zframe_data (frames[1]);
-    size_t method_length = zframe_size (frames[1]);
-    size_t service_length;
-    if (zframe_size (frames[2]) > 64) {
+    if (zmq_msg_size (&parts[3]) > 64) {
         self->counters.dropped_frames++;
         return;
     }
+    self->counters.requests++;
+    const char *method = zmq_msg_data (&parts[2]);
+    size_t method_length = zmq_msg_size (&parts[2]);
+    size_t service_length;
     if (!pb_bus_method_split (method, method_length, &service_length)) {
-        s_reply_error (self, address, frames[2], NULL, PB_E_INVALID,
+        s_reply_error (self, &parts[0], &parts[3], NULL, PB_E_INVALID,
                        "'%.*s' is not a method: want service.operation, service of [a-z0-9_-]",
-                       (int)(method_length > 64 ? 64 : method_length), method);
+                       (int) (method_length > 64 ? 64 : method_length), method);
         return;
     }
     service_t *service = s_service_require (self, method, service_length);
     service->requests++;
-    request_t *request = calloc (1, sizeof *request);
-    request->ticket = ++self->next_ticket;
-    request->client = zframe_dup (address);
-    request->request_id = frames[2];
-    request->method = frames[1];
-    request->body = frames[3];
-    frames[1] = frames[2] = frames[3] = NULL;
+    uint32_t slot = s_slot_take (self);
+    request_t *request = s_slot (self, slot);
+    zmq_msg_move (&request->client, &parts[0]);
+    zmq_msg_move (&request->method, &parts[2]);
+    zmq_msg_move (&request->request_id, &parts[3]);
+    zmq_msg_move (&request->body, &parts[4]);
     request->service = service;
     if (strcmp (service->name, "bus") == 0) {
-        s_handle_status (self, request);
-        s_request_destroy (&request);
+        s_handle_status (self, slot);
+        return;
+    }
+    //  The common case, a worker with room and nobody waiting: straight on.
+    worker_t *worker = service->queue_size ? NULL : s_pick_worker (service);
+    if (worker) {
+        s_give (self, worker, slot);
         return;
     }
     request->deadline = zclock_mono () + self->wait_ms;
-    zlistx_add_end (service->queue, request);
-    s_dispatch (self, service);
+    s_queue_push (service, slot);
 }
 
 /* ==== Messages from workers ==== */
 
-static worker_t *s_worker_lookup (broker_t *self, zframe_t *address)
+//  parts: [0] address [1] PBW1 [2] READY [3] service [4] credit
+static void s_worker_ready (broker_t *self, zmq_msg_t *parts, int count)
 {
-    char *hex = zframe_strhex (address);
-    worker_t *worker = zhashx_lookup (self->workers, hex);
-    free (hex);
-    return worker;
-}
-
-static int64_t s_frame_int (zframe_t *frame, int64_t fallback)
-{
-    char text[24];
-    size_t size = zframe_size (frame);
-    if (size == 0 || size >= sizeof text)
-        return fallback;
-    memcpy (text, zframe_data (frame), size);
-    text[size] = '\0';
-    char *end;
-    long long value = strtoll (text, &end, 10);
-    return *end ? fallback : value;
-}
-
-static void s_worker_ready (broker_t *self, zframe_t *address, zframe_t **frames, int count)
-{
-    //  [header] [command] service credit
-    const char *name = count == 4 ? (const char *)zframe_data (frames[2]) : NULL;
-    int64_t credit = count == 4 ? s_frame_int (frames[3], -1) : -1;
-    if (!name || !pb_bus_service_valid (name, zframe_size (frames[2])) || credit < 1 ||
-        credit > 100000 || strncmp (name, "bus", zframe_size (frames[2])) == 0) {
+    const char *name = count == 5 ? zmq_msg_data (&parts[3]) : NULL;
+    size_t name_length = count == 5 ? zmq_msg_size (&parts[3]) : 0;
+    int64_t credit = count == 5 ? s_msg_int (&parts[4], -1) : -1;
+    if (!name || !pb_bus_service_valid (name, name_length) || credit < 1 || credit > 100000
+        || (name_length == 3 && memcmp (name, "bus", 3) == 0)
+        || zmq_msg_size (&parts[0]) > ADDRESS_MAX) {
         self->counters.dropped_frames++;
         return;
     }
-    worker_t *existing = s_worker_lookup (self, address);
+    worker_t *existing = s_worker_lookup (self, &parts[0]);
     if (existing)
         s_worker_remove (self, existing, "registered again");
     worker_t *worker = calloc (1, sizeof *worker);
-    char *hex = zframe_strhex (address);
-    snprintf (worker->id, sizeof worker->id, "%s", hex);
-    free (hex);
-    worker->address = zframe_dup (address);
-    worker->service = s_service_require (self, name, zframe_size (frames[2]));
+    worker->address_size = zmq_msg_size (&parts[0]);
+    memcpy (worker->address, zmq_msg_data (&parts[0]), worker->address_size);
+    s_hex (worker->address, worker->address_size, worker->id);
+    worker->service = s_service_require (self, name, name_length);
+    worker->service->ever_had_worker = true;
     worker->credit = credit;
     worker->last_heard = zclock_mono ();
     zhashx_insert (self->workers, worker->id, worker);
     zlistx_add_end (worker->service->workers, worker);
     pb_info ("worker %s ready for %s (credit %lld)", worker->id, worker->service->name,
-             (long long)credit);
+             (long long) credit);
     s_dispatch (self, worker->service);
 }
 
-static void s_worker_reply (broker_t *self, worker_t *worker, zframe_t **frames, int count)
+//  parts: [0] address [1] PBW1 [2] REPLY [3] ticket [4] status [5] body
+static void s_worker_reply (broker_t *self, worker_t *worker, zmq_msg_t *parts, int count)
 {
-    //  [header] [command] ticket status body
-    if (count != 5 || zframe_size (frames[2]) != 8) {
+    if (count != 6 || zmq_msg_size (&parts[3]) != 8) {
         self->counters.dropped_frames++;
         return;
     }
     uint64_t ticket = 0;
+    const uint8_t *ticket_bytes = zmq_msg_data (&parts[3]);
     for (int i = 0; i < 8; i++)
-        ticket = (ticket << 8) | zframe_data (frames[2])[i];
-    request_t *request = zhashx_lookup (self->tickets, s_ticket_key (ticket));
-    if (!request || request->worker != worker) {
+        ticket = (ticket << 8) | ticket_bytes[i];
+    uint32_t slot = s_ticket_slot (self, ticket);
+    if (slot == UINT32_MAX || s_slot (self, slot)->worker != worker) {
         self->counters.dropped_frames++;
         return;
     }
-    zhashx_delete (self->tickets, s_ticket_key (ticket));
-    int64_t status = s_frame_int (frames[3], PB_E_INTERNAL);
+    request_t *request = s_slot (self, slot);
+    int64_t status = s_msg_int (&parts[4], PB_E_INTERNAL);
     if (status != PB_OK)
         worker->service->errors++;
-    s_reply (self, request->client, request->request_id, (int)status, &frames[4]);
-    s_request_destroy (&request);
+    s_reply (self, &request->client, &request->request_id, (int) status, &parts[5]);
+    s_slot_free (self, slot);
     worker->in_flight--;
     worker->served++;
     if (worker->draining && worker->in_flight == 0) {
         //  The last answer of a departing worker: acknowledge, then forget it.
-        s_worker_send (self, worker, PB_BUS_DISCONNECT, NULL);
+        s_worker_command (self, worker, PB_BUS_DISCONNECT);
         s_worker_remove (self, worker, "left");
         return;
     }
     s_dispatch (self, worker->service);
 }
 
-static void s_worker_message (broker_t *self, zframe_t *address, zframe_t **frames, int count)
+static void s_worker_message (broker_t *self, zmq_msg_t *parts, int count)
 {
-    if (count < 2 || zframe_size (frames[1]) != 1) {
+    if (count < 3 || zmq_msg_size (&parts[2]) != 1) {
         self->counters.dropped_frames++;
         return;
     }
-    int command = zframe_data (frames[1])[0];
+    int command = *(uint8_t *) zmq_msg_data (&parts[2]);
     if (command == PB_BUS_READY) {
-        s_worker_ready (self, address, frames, count);
+        s_worker_ready (self, parts, count);
         return;
     }
-    worker_t *worker = s_worker_lookup (self, address);
+    worker_t *worker = s_worker_lookup (self, &parts[0]);
     if (!worker) {
         //  A worker this bus does not know (it restarted, or expired the
         //  worker): tell it to register again.
         if (command != PB_BUS_DISCONNECT) {
-            zmsg_t *message = zmsg_new ();
-            zmsg_append (message, &(zframe_t *){zframe_dup (address)});
-            zmsg_addstr (message, PB_BUS_WORKER_HEADER);
-            zmsg_addmem (message, &(uint8_t){PB_BUS_DISCONNECT}, 1);
-            zmsg_send (&message, self->router);
+            uint8_t disconnect = PB_BUS_DISCONNECT;
+            s_send_msg (self, &parts[0], true);
+            s_send_bytes (self, PB_BUS_WORKER_HEADER, 4, true);
+            s_send_bytes (self, &disconnect, 1, false);
         }
         self->counters.dropped_frames += command == PB_BUS_REPLY;
         return;
@@ -455,15 +575,16 @@ static void s_worker_message (broker_t *self, zframe_t *address, zframe_t **fram
     worker->last_heard = zclock_mono ();
     switch (command) {
     case PB_BUS_REPLY:
-        s_worker_reply (self, worker, frames, count);
+        s_worker_reply (self, worker, parts, count);
         break;
     case PB_BUS_HEARTBEAT:
         break;
     case PB_BUS_DISCONNECT:
         if (worker->in_flight == 0) {
-            s_worker_send (self, worker, PB_BUS_DISCONNECT, NULL);
+            s_worker_command (self, worker, PB_BUS_DISCONNECT);
             s_worker_remove (self, worker, "left");
-        } else
+        }
+        else
             worker->draining = true;
         break;
     default:
@@ -474,58 +595,79 @@ static void s_worker_message (broker_t *self, zframe_t *address, zframe_t **fram
 
 /* ==== Socket handlers ==== */
 
-//  Reads one message of at most MAX_FRAMES frames; the rest of a longer
-//  message is read and dropped. Returns the frame count, or -1 if too long.
-static int s_receive (zsock_t *socket, zframe_t **frames)
+//  Reads one message into PARTS (at most MAX_FRAMES; a longer message is read
+//  to its end and dropped). Returns the part count, -1 if there was nothing
+//  to read, or 0 for a dropped message.
+static int s_receive (broker_t *self, zmq_msg_t *parts)
 {
     int count = 0;
-    bool too_long = false;
-    do {
-        zframe_t *frame = zframe_recv (socket);
-        if (!frame)
+    bool more = true;
+    while (more) {
+        zmq_msg_t *part = &parts[count < MAX_FRAMES ? count : MAX_FRAMES];
+        zmq_msg_init (part);
+        if (zmq_msg_recv (part, self->router_handle, count ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (part);
             break;
-        if (count < MAX_FRAMES)
-            frames[count++] = frame;
-        else {
-            zframe_destroy (&frame);
-            too_long = true;
         }
-    } while (zsock_rcvmore (socket));
-    return too_long ? -1 : count;
+        more = zmq_msg_more (part);
+        if (count < MAX_FRAMES)
+            count++;
+        else {
+            zmq_msg_close (part);
+            count = MAX_FRAMES + 1;
+        }
+    }
+    if (count == 0)
+        return -1;
+    if (count > MAX_FRAMES) {
+        for (int i = 0; i < MAX_FRAMES; i++)
+            zmq_msg_close (&parts[i]);
+        return 0;
+    }
+    return count;
+}
+
+//  Handles one message from the request socket; false if none was waiting.
+static bool s_router_message (broker_t *self)
+{
+    zmq_msg_t parts[MAX_FRAMES + 1];
+    int count = s_receive (self, parts);
+    if (count < 0)
+        return false;
+    if (count < 2)
+        self->counters.dropped_frames++;
+    else if (s_msg_equals (&parts[1], PB_BUS_CLIENT_HEADER))
+        s_client_message (self, parts, count);
+    else if (s_msg_equals (&parts[1], PB_BUS_WORKER_HEADER))
+        s_worker_message (self, parts, count);
+    else if (zmq_msg_size (&parts[1]) == 4 && memcmp (zmq_msg_data (&parts[1]), "PBC", 3) == 0
+             && count >= 5)
+        //  A client of another protocol version: say so rather than drop.
+        s_reply_error (self, &parts[0], &parts[3], NULL, PB_E_UNSUPPORTED_VERSION,
+                       "this bus speaks %s, not %.4s", PB_BUS_CLIENT_HEADER,
+                       (const char *) zmq_msg_data (&parts[1]));
+    else
+        self->counters.dropped_frames++;
+    for (int i = 0; i < count; i++)
+        zmq_msg_close (&parts[i]);
+    return true;
 }
 
 static int s_router_ready (zloop_t *loop, zsock_t *router, void *arg)
 {
-    (void)loop;
+    (void) loop;
+    (void) router;
     broker_t *self = arg;
-    zframe_t *frames[MAX_FRAMES + 1] = {0};
-    int count = s_receive (router, frames);
-    if (count < 2) {
-        self->counters.dropped_frames++;
-    } else {
-        //  frames[0] is the sender's routing id; then the protocol header.
-        zframe_t *address = frames[0];
-        if (zframe_streq (frames[1], PB_BUS_CLIENT_HEADER))
-            s_client_message (self, address, frames + 1, count - 1);
-        else if (zframe_streq (frames[1], PB_BUS_WORKER_HEADER))
-            s_worker_message (self, address, frames + 1, count - 1);
-        else if (zframe_size (frames[1]) == 4 && memcmp (zframe_data (frames[1]), "PBC", 3) == 0 &&
-                 count >= 4)
-            //  A client of another protocol version: say so rather than drop.
-            s_reply_error (self, address, frames[3], NULL, PB_E_UNSUPPORTED_VERSION,
-                           "this bus speaks %s, not %.4s", PB_BUS_CLIENT_HEADER,
-                           (const char *)zframe_data (frames[1]));
-        else
-            self->counters.dropped_frames++;
-    }
-    for (int i = 0; i < MAX_FRAMES; i++)
-        zframe_destroy (&frames[i]);
+    //  Take a burst of messages per wake-up: a poll per message would cost
+    //  more than routing it.
+    for (int burst = 0; burst < REQUEST_BURST && s_router_message (self); burst++)
+        ;
     return 0;
 }
 
 static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
 {
-    (void)loop;
+    (void) loop;
     broker_t *self = arg;
     void *in = zsock_resolve (xsub);
     void *out = zsock_resolve (self->xpub);
@@ -542,8 +684,9 @@ static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
         int64_t seq;
         const void *body;
         size_t body_size;
-        if (more || pb_bus_event_parse (zmq_msg_data (&message), zmq_msg_size (&message), topic,
-                                        &seq, &body, &body_size)) {
+        if (more
+            || pb_bus_event_parse (zmq_msg_data (&message), zmq_msg_size (&message), topic, &seq,
+                                   &body, &body_size)) {
             //  Malformed, or a multi-frame message: drop it and its parts.
             self->counters.dropped_events++;
             zmq_msg_close (&message);
@@ -566,8 +709,8 @@ static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
 
 static int s_xpub_ready (zloop_t *loop, zsock_t *xpub, void *arg)
 {
-    (void)loop;
-    (void)arg;
+    (void) loop;
+    (void) arg;
     //  Subscriptions need not travel upstream (XSUB takes everything); read
     //  them so they do not pile up.
     zframe_t *frame = zframe_recv (xpub);
@@ -584,29 +727,38 @@ static void s_publish_heartbeat (broker_t *self)
     zframe_send (&frame, self->xpub, ZFRAME_DONTWAIT);
 }
 
-static int s_tick (zloop_t *loop, int timer_id, void *arg)
+static void s_expire_requests (broker_t *self, int64_t now)
 {
-    (void)loop;
-    (void)timer_id;
-    broker_t *self = arg;
-    int64_t now = zclock_mono ();
-    //  Requests that waited too long for a worker.
     for (service_t *service = zhashx_first (self->services); service;
          service = zhashx_next (self->services)) {
-        request_t *request;
-        while ((request = zlistx_first (service->queue)) && request->deadline <= now) {
-            zlistx_detach (service->queue, NULL);
-            if (zlistx_size (service->workers) == 0)
-                s_reply_error (self, request->client, request->request_id, service, PB_E_NO_WORKER,
-                               "no live worker for service '%s' within %lld ms", service->name,
-                               (long long)self->wait_ms);
+        uint32_t slot;
+        while ((slot = s_queue_peek (service)) != UINT32_MAX
+               && s_slot (self, slot)->deadline <= now) {
+            s_queue_pop (service);
+            if (!service->ever_had_worker)
+                s_fail_request (self, slot, PB_E_UNKNOWN_SERVICE,
+                                "no worker of service '%s' has registered since the bus "
+                                "started (waited %lld ms)",
+                                service->name, (long long) self->wait_ms);
+            else if (zlistx_size (service->workers) == 0)
+                s_fail_request (self, slot, PB_E_NO_WORKER,
+                                "no live worker for service '%s' within %lld ms", service->name,
+                                (long long) self->wait_ms);
             else
-                s_reply_error (self, request->client, request->request_id, service, PB_E_TIMEOUT,
-                               "every %s worker stayed busy for %lld ms; try again later",
-                               service->name, (long long)self->wait_ms);
-            s_request_destroy (&request);
+                s_fail_request (self, slot, PB_E_TIMEOUT,
+                                "every %s worker stayed busy for %lld ms; try again later",
+                                service->name, (long long) self->wait_ms);
         }
     }
+}
+
+static int s_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    broker_t *self = arg;
+    int64_t now = zclock_mono ();
+    s_expire_requests (self, now);
     if (now - self->last_heartbeat < self->heartbeat_ms)
         return 0;
     self->last_heartbeat = now;
@@ -617,7 +769,7 @@ static int s_tick (zloop_t *loop, int timer_id, void *arg)
         if (now - worker->last_heard > self->heartbeat_ms * PB_BUS_LIVENESS)
             zlistx_add_end (expired, worker);
         else
-            s_worker_send (self, worker, PB_BUS_HEARTBEAT, NULL);
+            s_worker_command (self, worker, PB_BUS_HEARTBEAT);
     }
     for (worker_t *worker = zlistx_first (expired); worker; worker = zlistx_next (expired)) {
         worker->service->expired_workers++;
@@ -631,25 +783,27 @@ static int s_tick (zloop_t *loop, int timer_id, void *arg)
 
 /* ==== The status service ==== */
 
-static void s_handle_status (broker_t *self, request_t *request)
+static void s_handle_status (broker_t *self, uint32_t slot)
 {
-    const char *method = (const char *)zframe_data (request->method);
-    if (zframe_size (request->method) != strlen ("bus.status") ||
-        memcmp (method, "bus.status", strlen ("bus.status")) != 0) {
-        s_reply_error (self, request->client, request->request_id, request->service,
+    request_t *request = s_slot (self, slot);
+    if (!s_msg_equals (&request->method, "bus.status")) {
+        s_reply_error (self, &request->client, &request->request_id, request->service,
                        PB_E_UNKNOWN_COMMAND, "the bus serves only bus.status, not '%.*s'",
-                       (int)zframe_size (request->method), method);
+                       (int) zmq_msg_size (&request->method),
+                       (const char *) zmq_msg_data (&request->method));
+        s_slot_free (self, slot);
         return;
     }
     pb_status_request_t query;
     pb_codec_error_t error;
     pb_arena_t *arena = pb_arena_new ();
-    if (pb_decode (zframe_data (request->body), zframe_size (request->body),
-                   (size_t)pb_config_int (self->config, PB_CONF_MAX_FRAME),
+    if (pb_decode (zmq_msg_data (&request->body), zmq_msg_size (&request->body),
+                   (size_t) pb_config_int (self->config, PB_CONF_MAX_FRAME),
                    &pb_status_request_schema, &query, arena, &error)) {
-        s_reply_error (self, request->client, request->request_id, request->service, error.code,
+        s_reply_error (self, &request->client, &request->request_id, request->service, error.code,
                        "bus.status: %s", error.message);
         pb_arena_destroy (&arena);
+        s_slot_free (self, slot);
         return;
     }
     int64_t now = zclock_mono ();
@@ -660,8 +814,8 @@ static void s_handle_status (broker_t *self, request_t *request)
          service = zhashx_next (self->services), index++) {
         pb_service_status_t *status = &services[index];
         status->name = pb_str (service->name);
-        status->live_workers = (int64_t)zlistx_size (service->workers);
-        status->queued = (int64_t)zlistx_size (service->queue);
+        status->live_workers = (int64_t) zlistx_size (service->workers);
+        status->queued = (int64_t) service->queue_size;
         status->requests = service->requests;
         status->errors = service->errors;
         status->expired_workers = service->expired_workers;
@@ -680,11 +834,11 @@ static void s_handle_status (broker_t *self, request_t *request)
             status->in_flight += worker->in_flight;
         }
         status->workers.items = workers;
-        status->workers.count = (uint32_t)worker_count;
+        status->workers.count = (uint32_t) worker_count;
     }
     pb_status_reply_t reply = {0};
     reply.services.items = services;
-    reply.services.count = (uint32_t)service_count;
+    reply.services.count = (uint32_t) service_count;
     reply.counters = self->counters;
     reply.counters.uptime_ms = now - self->started;
     msgpack_sbuffer buffer;
@@ -692,10 +846,13 @@ static void s_handle_status (broker_t *self, request_t *request)
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
     pb_encode (&pb_status_reply_schema, &reply, &packer);
-    zframe_t *body = zframe_new (buffer.data, buffer.size);
+    zmq_msg_t body;
+    zmq_msg_init_size (&body, buffer.size);
+    memcpy (zmq_msg_data (&body), buffer.data, buffer.size);
     msgpack_sbuffer_destroy (&buffer);
-    s_reply (self, request->client, request->request_id, PB_OK, &body);
+    s_reply (self, &request->client, &request->request_id, PB_OK, &body);
     pb_arena_destroy (&arena);
+    s_slot_free (self, slot);
 }
 
 /* ==== Life ==== */
@@ -707,27 +864,24 @@ broker_t *broker_new (pb_config_t *config)
     self->heartbeat_ms = pb_config_int (config, PB_CONF_HEARTBEAT_MS);
     self->wait_ms = pb_config_int (config, PB_CONF_BUS_WAIT_MS);
     self->started = zclock_mono ();
-    self->router =
-        pb_bus_socket (config, PB_BUS_ROUTER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
-    self->xsub = pb_bus_socket (config, PB_BUS_XSUB, pb_config_str (config, PB_CONF_BUS_EVENTS_IN));
-    self->xpub =
-        pb_bus_socket (config, PB_BUS_XPUB, pb_config_str (config, PB_CONF_BUS_EVENTS_OUT));
-    if (!self->router || !self->xsub || !self->xpub) {
-        broker_destroy (&self);
-        return NULL;
-    }
-    //  Subscribe to every event on behalf of all subscribers.
-    zframe_t *all = zframe_new ("\x01", 1);
-    zframe_send (&all, self->xsub, 0);
+    self->free_slot = UINT32_MAX;
     self->services = zhashx_new ();
     zhashx_set_destructor (self->services, s_service_free);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
-    self->tickets = zhashx_new ();
-    zhashx_set_key_hasher (self->tickets, s_ticket_hash);
-    zhashx_set_key_comparator (self->tickets, s_ticket_compare);
-    zhashx_set_key_duplicator (self->tickets, s_ticket_duplicate);
-    zhashx_set_key_destructor (self->tickets, s_ticket_destroy);
+    self->router
+        = pb_bus_socket (config, PB_BUS_ROUTER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
+    self->xsub = pb_bus_socket (config, PB_BUS_XSUB, pb_config_str (config, PB_CONF_BUS_EVENTS_IN));
+    self->xpub
+        = pb_bus_socket (config, PB_BUS_XPUB, pb_config_str (config, PB_CONF_BUS_EVENTS_OUT));
+    if (!self->router || !self->xsub || !self->xpub) {
+        broker_destroy (&self);
+        return NULL;
+    }
+    self->router_handle = zsock_resolve (self->router);
+    //  Subscribe to every event on behalf of all subscribers.
+    zframe_t *all = zframe_new ("\x01", 1);
+    zframe_send (&all, self->xsub, 0);
     return self;
 }
 
@@ -736,12 +890,13 @@ void broker_destroy (broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_t *self = *self_p;
-    if (self->tickets) {
-        for (request_t *request = zhashx_first (self->tickets); request;
-             request = zhashx_next (self->tickets))
-            s_request_destroy (&request);
-        zhashx_destroy (&self->tickets);
+    for (size_t chunk = 0; chunk < self->slab_chunks; chunk++) {
+        for (uint32_t i = 0; i < SLAB_CHUNK; i++)
+            if (self->slab[chunk][i].used)
+                s_slot_free (self, (uint32_t) (chunk * SLAB_CHUNK + i));
+        free (self->slab[chunk]);
     }
+    free (self->slab);
     zhashx_destroy (&self->workers);
     zhashx_destroy (&self->services);
     zsock_destroy (&self->router);

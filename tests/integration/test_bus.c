@@ -108,7 +108,7 @@ Test (bus, pipelined_requests_all_come_back_with_their_ids)
     kill (bus, SIGKILL);
 }
 
-Test (bus, service_without_workers_answers_no_worker_in_bounded_time)
+Test (bus, service_never_registered_answers_unknown_service_in_bounded_time)
 {
     pid_t bus = pbtest_bus_start ();
     pb_config_t *config = pbtest_config ();
@@ -116,8 +116,30 @@ Test (bus, service_without_workers_answers_no_worker_in_bounded_time)
     pb_reply_t reply = {0};
     int64_t start = zclock_mono ();
     cr_assert_eq (pb_client_call (client, "index.search", BODY ("\x80"), 5000, 0, &reply), 0);
-    cr_assert_eq (reply.status, PB_E_NO_WORKER);
-    cr_assert (strstr (reply.error, "no_worker") && strstr (reply.error, "'index'"), "%s",
+    cr_assert_eq (reply.status, PB_E_UNKNOWN_SERVICE, "%s", reply.error);
+    cr_assert (strstr (reply.error, "unknown_service") && strstr (reply.error, "'index'"), "%s",
+               reply.error);
+    cr_assert_lt (zclock_mono () - start, WAIT_MS + 500);
+    pb_reply_reset (&reply);
+    pb_client_destroy (&client);
+    pb_config_destroy (&config);
+    kill (bus, SIGKILL);
+}
+
+Test (bus, service_whose_workers_are_gone_answers_no_worker_in_bounded_time)
+{
+    pid_t bus = pbtest_bus_start ();
+    pid_t worker = pbtest_worker_start ("echo", 1);
+    pbtest_wait_for_workers ("echo", 1);
+    kill (worker, SIGKILL);
+    pbtest_wait_for_workers ("echo", 0);
+    pb_config_t *config = pbtest_config ();
+    pb_client_t *client = pb_client_new (config);
+    pb_reply_t reply = {0};
+    int64_t start = zclock_mono ();
+    cr_assert_eq (pb_client_call (client, "echo.pid", BODY ("\x80"), 5000, 0, &reply), 0);
+    cr_assert_eq (reply.status, PB_E_NO_WORKER, "%s", reply.error);
+    cr_assert (strstr (reply.error, "no_worker") && strstr (reply.error, "'echo'"), "%s",
                reply.error);
     cr_assert_lt (zclock_mono () - start, WAIT_MS + 500);
     pb_reply_reset (&reply);

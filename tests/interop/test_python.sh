@@ -2,7 +2,7 @@
 # Interop: proto/examples/paperbus_client.py, a Python client written from
 # proto/PROTOCOL.md alone, against a real bus and real paperctl.
 #
-# It calls bus.status, gets a no_worker error for a service that has no
+# It calls bus.status, gets an unknown_service error for a service that has no
 # worker, and receives two events that paperctl appends to the event log and
 # publishes. Every check prints an "ok" line; the first failure stops the
 # script with a message (and the bus's log) and a non-zero status.
@@ -90,7 +90,7 @@ export PAPERBUS_BUS_REQUESTS=tcp://127.0.0.1:$port_requests
 export PAPERBUS_BUS_EVENTS_IN=tcp://127.0.0.1:$port_events_in
 export PAPERBUS_BUS_EVENTS_OUT=tcp://127.0.0.1:$port_events_out
 export PAPERBUS_HEARTBEAT_MS=200
-# A request for a service without workers is answered no_worker after this.
+# A request for a service without workers is answered unknown_service after this.
 export PAPERBUS_BUS_WAIT_MS=300
 
 "$bin/bus" >"$tmp/bus.log" 2>&1 &
@@ -129,8 +129,8 @@ status=0
 "$python" "$client" call interop-absent.ping '{}' --timeout-ms 3000 --retries 0 \
     >"$tmp/absent.out" 2>"$tmp/absent.err" || status=$?
 [ "$status" -eq 1 ] || fail "call to a service without workers exited $status, want 1"
-grep -q no_worker "$tmp/absent.err" ||
-    fail "service without workers: stderr does not name no_worker: $(cat "$tmp/absent.err")"
+grep -q unknown_service "$tmp/absent.err" ||
+    fail "service without workers: stderr does not name unknown_service: $(cat "$tmp/absent.err")"
 ok "service without workers: exit 1, $(cat "$tmp/absent.err")"
 
 status=0
