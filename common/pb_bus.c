@@ -83,6 +83,22 @@ bool pb_bus_method_split (const char *method, size_t length, size_t *service_len
     return true;
 }
 
+size_t pb_bus_status_text (int status, char *text)
+{
+    if (status < 0 || status > 99999)
+        status = 500;
+    char digits[8];
+    size_t count = 0;
+    do {
+        digits[count++] = (char) ('0' + status % 10);
+        status /= 10;
+    } while (status);
+    for (size_t i = 0; i < count; i++)
+        text[i] = digits[count - 1 - i];
+    text[count] = '\0';
+    return count;
+}
+
 zframe_t *pb_bus_event_frame (const char *topic, int64_t seq, const void *body, size_t size)
 {
     size_t topic_length = strlen (topic);

@@ -99,12 +99,12 @@ static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
     void *socket = zsock_resolve (self->socket);
     uint8_t command = PB_BUS_REPLY;
     char status[16];
-    int status_length = snprintf (status, sizeof status, "%d", response.status);
+    size_t status_length = pb_bus_status_text (response.status, status);
     zmq_send (socket, PB_BUS_WORKER_HEADER, 4, ZMQ_SNDMORE);
     zmq_send (socket, &command, 1, ZMQ_SNDMORE);
     if (zmq_msg_send (&parts[2], socket, ZMQ_SNDMORE) < 0)
         zmq_msg_close (&parts[2]);
-    zmq_send (socket, status, (size_t) status_length, ZMQ_SNDMORE);
+    zmq_send (socket, status, status_length, ZMQ_SNDMORE);
     zmq_send (socket, response.body.data, response.body.size, 0);
     self->reply_buffer = response.body;
 }

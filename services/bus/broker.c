@@ -219,11 +219,11 @@ static void s_reply (broker_t *self, zmq_msg_t *client, zmq_msg_t *request_id, i
                      zmq_msg_t *body)
 {
     char status_text[16];
-    int status_length = snprintf (status_text, sizeof status_text, "%d", status);
+    size_t status_length = pb_bus_status_text (status, status_text);
     s_send_msg (self, client, true);
     s_send_bytes (self, PB_BUS_CLIENT_HEADER, 4, true);
     s_send_msg (self, request_id, true);
-    s_send_bytes (self, status_text, (size_t) status_length, true);
+    s_send_bytes (self, status_text, status_length, true);
     s_send_msg (self, body, false);
     self->counters.replies++;
     if (status != PB_OK)
