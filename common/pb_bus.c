@@ -90,7 +90,7 @@ size_t pb_bus_status_text (int status, char *text)
     char digits[8];
     size_t count = 0;
     do {
-        digits[count++] = (char) ('0' + status % 10);
+        digits[count++] = (char)('0' + status % 10);
         status /= 10;
     } while (status);
     for (size_t i = 0; i < count; i++)

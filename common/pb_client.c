@@ -45,9 +45,9 @@ uint64_t pb_client_send (pb_client_t *self, const char *method, const void *body
     for (int i = 7, shift = 0; i >= 0; i--, shift += 8)
         id_bytes[i] = (uint8_t)(id >> shift);
     void *socket = zsock_resolve (self->socket);
-    if (zmq_send (socket, PB_BUS_CLIENT_HEADER, 4, ZMQ_SNDMORE) < 0
-        || zmq_send (socket, method, strlen (method), ZMQ_SNDMORE) < 0
-        || zmq_send (socket, id_bytes, 8, ZMQ_SNDMORE) < 0 || zmq_send (socket, body, size, 0) < 0)
+    if (zmq_send (socket, PB_BUS_CLIENT_HEADER, 4, ZMQ_SNDMORE) < 0 ||
+        zmq_send (socket, method, strlen (method), ZMQ_SNDMORE) < 0 ||
+        zmq_send (socket, id_bytes, 8, ZMQ_SNDMORE) < 0 || zmq_send (socket, body, size, 0) < 0)
         return 0;
     return id;
 }
@@ -103,9 +103,9 @@ int pb_client_recv (pb_client_t *self, int timeout_ms, pb_reply_t *reply)
                 count = 5;
             }
         }
-        if (count == 4 && zmq_msg_size (&parts[0]) == 4
-            && memcmp (zmq_msg_data (&parts[0]), PB_BUS_CLIENT_HEADER, 4) == 0
-            && zmq_msg_size (&parts[1]) == 8 && zmq_msg_size (&parts[2]) < 16) {
+        if (count == 4 && zmq_msg_size (&parts[0]) == 4 &&
+            memcmp (zmq_msg_data (&parts[0]), PB_BUS_CLIENT_HEADER, 4) == 0 &&
+            zmq_msg_size (&parts[1]) == 8 && zmq_msg_size (&parts[2]) < 16) {
             const uint8_t *id = zmq_msg_data (&parts[1]);
             reply->request_id = 0;
             for (int i = 0; i < 8; i++)
@@ -118,8 +118,7 @@ int pb_client_recv (pb_client_t *self, int timeout_ms, pb_reply_t *reply)
             if (reply->status != PB_OK)
                 s_describe_error (self, reply);
             rc = 0;
-        }
-        else
+        } else
             pb_warn ("dropped a malformed reply from the bus");
         for (int i = 0; i < count && i < 4; i++)
             zmq_msg_close (&parts[i]);

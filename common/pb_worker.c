@@ -18,16 +18,16 @@ typedef struct {
 } route_t;
 
 struct _pb_worker_t {
-    pb_config_t *config;  //  settings (not owned)
-    char *service;        //  "index"
-    zsock_t *socket;      //  DEALER to the bus
-    zloop_t *loop;        //  event loop
-    zlistx_t *routes;     //  route_t*
-    int credit;           //  requests the bus may send ahead
-    int64_t heartbeat_ms; //  heartbeat interval
-    int64_t last_heard;   //  ms of the bus's last message
-    bool draining;        //  stopping: waiting for the bus's goodbye
-    bool left;            //  the bus acknowledged our DISCONNECT
+    pb_config_t *config;          //  settings (not owned)
+    char *service;                //  "index"
+    zsock_t *socket;              //  DEALER to the bus
+    zloop_t *loop;                //  event loop
+    zlistx_t *routes;             //  route_t*
+    int credit;                   //  requests the bus may send ahead
+    int64_t heartbeat_ms;         //  heartbeat interval
+    int64_t last_heard;           //  ms of the bus's last message
+    bool draining;                //  stopping: waiting for the bus's goodbye
+    bool left;                    //  the bus acknowledged our DISCONNECT
     msgpack_sbuffer reply_buffer; //  where replies are packed, reused across requests
 };
 
@@ -158,14 +158,14 @@ static int s_connect (pb_worker_t *self)
 //  the worker should stop.
 static int s_bus_message (pb_worker_t *self, zmq_msg_t *parts, int count)
 {
-    if (count < 2 || zmq_msg_size (&parts[0]) != 4
-        || memcmp (zmq_msg_data (&parts[0]), PB_BUS_WORKER_HEADER, 4) != 0
-        || zmq_msg_size (&parts[1]) != 1) {
+    if (count < 2 || zmq_msg_size (&parts[0]) != 4 ||
+        memcmp (zmq_msg_data (&parts[0]), PB_BUS_WORKER_HEADER, 4) != 0 ||
+        zmq_msg_size (&parts[1]) != 1) {
         pb_warn ("dropped a malformed message from the bus");
         return 0;
     }
     self->last_heard = zclock_mono ();
-    switch (*(uint8_t *) zmq_msg_data (&parts[1])) {
+    switch (*(uint8_t *)zmq_msg_data (&parts[1])) {
     case PB_BUS_REQUEST:
         s_serve (self, parts, count);
         return 0;
@@ -201,7 +201,7 @@ static int s_handle_one (pb_worker_t *self)
 
 static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
 {
-    (void) loop;
+    (void)loop;
     pb_worker_t *self = arg;
     //  A timer may have replaced the socket in this same loop iteration.
     if (socket != self->socket)

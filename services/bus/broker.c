@@ -59,16 +59,16 @@ typedef struct {
 } request_t;
 
 struct _worker_t {
-    char id[2 * ADDRESS_MAX + 1];  //  hex routing id, the key in broker->workers
-    uint8_t address[ADDRESS_MAX];  //  routing id
-    size_t address_size;           //  its length
-    service_t *service;            //  what it serves
-    int64_t credit;                //  requests it accepts at once
-    int64_t in_flight;             //  requests given and not yet answered
-    int64_t served;                //  replies received from it
-    int64_t last_heard;            //  ms of its last message
-    int64_t last_given;            //  dispatch counter when it last got a request (LRU)
-    bool draining;                 //  it said DISCONNECT: no new requests
+    char id[2 * ADDRESS_MAX + 1]; //  hex routing id, the key in broker->workers
+    uint8_t address[ADDRESS_MAX]; //  routing id
+    size_t address_size;          //  its length
+    service_t *service;           //  what it serves
+    int64_t credit;               //  requests it accepts at once
+    int64_t in_flight;            //  requests given and not yet answered
+    int64_t served;               //  replies received from it
+    int64_t last_heard;           //  ms of its last message
+    int64_t last_given;           //  dispatch counter when it last got a request (LRU)
+    bool draining;                //  it said DISCONNECT: no new requests
 };
 
 struct _service_t {
@@ -166,7 +166,7 @@ static uint32_t s_slot_take (broker_t *self)
         for (uint32_t i = SLAB_CHUNK; i-- > 0;) {
             request_t *request = &self->slab[chunk][i];
             request->next_free = self->free_slot;
-            self->free_slot = (uint32_t) (chunk * SLAB_CHUNK + i);
+            self->free_slot = (uint32_t)(chunk * SLAB_CHUNK + i);
         }
     }
     uint32_t slot = self->free_slot;
@@ -196,17 +196,17 @@ static void s_slot_free (broker_t *self, uint32_t slot)
 
 static uint64_t s_ticket (broker_t *self, uint32_t slot)
 {
-    return (uint64_t) s_slot (self, slot)->generation << 32 | slot;
+    return (uint64_t)s_slot (self, slot)->generation << 32 | slot;
 }
 
 //  The slot a ticket names, or UINT32_MAX if it names no live request.
 static uint32_t s_ticket_slot (broker_t *self, uint64_t ticket)
 {
-    uint32_t slot = (uint32_t) ticket;
+    uint32_t slot = (uint32_t)ticket;
     if (slot / SLAB_CHUNK >= self->slab_chunks)
         return UINT32_MAX;
     request_t *request = s_slot (self, slot);
-    if (!request->used || request->generation != (uint32_t) (ticket >> 32))
+    if (!request->used || request->generation != (uint32_t)(ticket >> 32))
         return UINT32_MAX;
     return slot;
 }
@@ -321,8 +321,8 @@ static void s_queue_push (service_t *service, uint32_t slot)
         service->queue_capacity = capacity;
         service->queue_head = 0;
     }
-    service->queue[(service->queue_head + service->queue_size) & (service->queue_capacity - 1)]
-        = slot;
+    service->queue[(service->queue_head + service->queue_size) & (service->queue_capacity - 1)] =
+        slot;
     service->queue_size++;
 }
 
@@ -340,7 +340,7 @@ static void s_queue_pop (service_t *service)
 //  Sends WORKER a command with no further frames.
 static void s_worker_command (broker_t *self, worker_t *worker, pb_bus_command_t command)
 {
-    uint8_t byte = (uint8_t) command;
+    uint8_t byte = (uint8_t)command;
     s_send_bytes (self, worker->address, worker->address_size, true);
     s_send_bytes (self, PB_BUS_WORKER_HEADER, 4, true);
     s_send_bytes (self, &byte, 1, false);
@@ -355,8 +355,8 @@ static worker_t *s_pick_worker (service_t *service)
          worker = zlistx_next (service->workers)) {
         if (worker->draining || worker->in_flight >= worker->credit)
             continue;
-        if (!best || worker->in_flight < best->in_flight
-            || (worker->in_flight == best->in_flight && worker->last_given < best->last_given))
+        if (!best || worker->in_flight < best->in_flight ||
+            (worker->in_flight == best->in_flight && worker->last_given < best->last_given))
             best = worker;
     }
     return best;
@@ -373,7 +373,7 @@ static void s_give (broker_t *self, worker_t *worker, uint32_t slot)
     uint64_t ticket = s_ticket (self, slot);
     uint8_t ticket_bytes[8];
     for (int i = 7; i >= 0; i--, ticket >>= 8)
-        ticket_bytes[i] = (uint8_t) ticket;
+        ticket_bytes[i] = (uint8_t)ticket;
     uint8_t command = PB_BUS_REQUEST;
     s_send_bytes (self, worker->address, worker->address_size, true);
     s_send_bytes (self, PB_BUS_WORKER_HEADER, 4, true);
@@ -402,10 +402,10 @@ static void s_worker_remove (broker_t *self, worker_t *worker, const char *why)
         for (uint32_t i = 0; i < SLAB_CHUNK; i++) {
             request_t *request = &self->slab[chunk][i];
             if (request->used && request->worker == worker) {
-                s_fail_request (self, (uint32_t) (chunk * SLAB_CHUNK + i), PB_E_WORKER_DIED,
+                s_fail_request (self, (uint32_t)(chunk * SLAB_CHUNK + i), PB_E_WORKER_DIED,
                                 "the %s worker handling this request died (%lld requests lost "
                                 "with it)",
-                                service->name, (long long) worker->in_flight);
+                                service->name, (long long)worker->in_flight);
             }
         }
     void *handle = zlistx_find (service->workers, worker);
@@ -457,7 +457,7 @@ static void s_client_message (broker_t *self, zmq_msg_t *parts, int count)
     if (!pb_bus_method_split (method, method_length, &service_length)) {
         s_reply_error (self, &parts[0], &parts[3], NULL, PB_E_INVALID,
                        "'%.*s' is not a method: want service.operation, service of [a-z0-9_-]",
-                       (int) (method_length > 64 ? 64 : method_length), method);
+                       (int)(method_length > 64 ? 64 : method_length), method);
         return;
     }
     service_t *service = s_service_require (self, method, service_length);
@@ -491,9 +491,9 @@ static void s_worker_ready (broker_t *self, zmq_msg_t *parts, int count)
     const char *name = count == 5 ? zmq_msg_data (&parts[3]) : NULL;
     size_t name_length = count == 5 ? zmq_msg_size (&parts[3]) : 0;
     int64_t credit = count == 5 ? s_msg_int (&parts[4], -1) : -1;
-    if (!name || !pb_bus_service_valid (name, name_length) || credit < 1 || credit > 100000
-        || (name_length == 3 && memcmp (name, "bus", 3) == 0)
-        || zmq_msg_size (&parts[0]) > ADDRESS_MAX) {
+    if (!name || !pb_bus_service_valid (name, name_length) || credit < 1 || credit > 100000 ||
+        (name_length == 3 && memcmp (name, "bus", 3) == 0) ||
+        zmq_msg_size (&parts[0]) > ADDRESS_MAX) {
         self->counters.dropped_frames++;
         return;
     }
@@ -511,7 +511,7 @@ static void s_worker_ready (broker_t *self, zmq_msg_t *parts, int count)
     zhashx_insert (self->workers, worker->id, worker);
     zlistx_add_end (worker->service->workers, worker);
     pb_info ("worker %s ready for %s (credit %lld)", worker->id, worker->service->name,
-             (long long) credit);
+             (long long)credit);
     s_dispatch (self, worker->service);
 }
 
@@ -535,7 +535,7 @@ static void s_worker_reply (broker_t *self, worker_t *worker, zmq_msg_t *parts, 
     int64_t status = s_msg_int (&parts[4], PB_E_INTERNAL);
     if (status != PB_OK)
         worker->service->errors++;
-    s_reply (self, &request->client, &request->request_id, (int) status, &parts[5]);
+    s_reply (self, &request->client, &request->request_id, (int)status, &parts[5]);
     s_slot_free (self, slot);
     worker->in_flight--;
     worker->served++;
@@ -554,7 +554,7 @@ static void s_worker_message (broker_t *self, zmq_msg_t *parts, int count)
         self->counters.dropped_frames++;
         return;
     }
-    int command = *(uint8_t *) zmq_msg_data (&parts[2]);
+    int command = *(uint8_t *)zmq_msg_data (&parts[2]);
     if (command == PB_BUS_READY) {
         s_worker_ready (self, parts, count);
         return;
@@ -583,8 +583,7 @@ static void s_worker_message (broker_t *self, zmq_msg_t *parts, int count)
         if (worker->in_flight == 0) {
             s_worker_command (self, worker, PB_BUS_DISCONNECT);
             s_worker_remove (self, worker, "left");
-        }
-        else
+        } else
             worker->draining = true;
         break;
     default:
@@ -640,12 +639,12 @@ static bool s_router_message (broker_t *self)
         s_client_message (self, parts, count);
     else if (s_msg_equals (&parts[1], PB_BUS_WORKER_HEADER))
         s_worker_message (self, parts, count);
-    else if (zmq_msg_size (&parts[1]) == 4 && memcmp (zmq_msg_data (&parts[1]), "PBC", 3) == 0
-             && count >= 5)
+    else if (zmq_msg_size (&parts[1]) == 4 && memcmp (zmq_msg_data (&parts[1]), "PBC", 3) == 0 &&
+             count >= 5)
         //  A client of another protocol version: say so rather than drop.
         s_reply_error (self, &parts[0], &parts[3], NULL, PB_E_UNSUPPORTED_VERSION,
                        "this bus speaks %s, not %.4s", PB_BUS_CLIENT_HEADER,
-                       (const char *) zmq_msg_data (&parts[1]));
+                       (const char *)zmq_msg_data (&parts[1]));
     else
         self->counters.dropped_frames++;
     for (int i = 0; i < count; i++)
@@ -655,8 +654,8 @@ static bool s_router_message (broker_t *self)
 
 static int s_router_ready (zloop_t *loop, zsock_t *router, void *arg)
 {
-    (void) loop;
-    (void) router;
+    (void)loop;
+    (void)router;
     broker_t *self = arg;
     //  Take a burst of messages per wake-up: a poll per message would cost
     //  more than routing it.
@@ -667,7 +666,7 @@ static int s_router_ready (zloop_t *loop, zsock_t *router, void *arg)
 
 static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
 {
-    (void) loop;
+    (void)loop;
     broker_t *self = arg;
     void *in = zsock_resolve (xsub);
     void *out = zsock_resolve (self->xpub);
@@ -684,9 +683,8 @@ static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
         int64_t seq;
         const void *body;
         size_t body_size;
-        if (more
-            || pb_bus_event_parse (zmq_msg_data (&message), zmq_msg_size (&message), topic, &seq,
-                                   &body, &body_size)) {
+        if (more || pb_bus_event_parse (zmq_msg_data (&message), zmq_msg_size (&message), topic,
+                                        &seq, &body, &body_size)) {
             //  Malformed, or a multi-frame message: drop it and its parts.
             self->counters.dropped_events++;
             zmq_msg_close (&message);
@@ -709,8 +707,8 @@ static int s_xsub_ready (zloop_t *loop, zsock_t *xsub, void *arg)
 
 static int s_xpub_ready (zloop_t *loop, zsock_t *xpub, void *arg)
 {
-    (void) loop;
-    (void) arg;
+    (void)loop;
+    (void)arg;
     //  Subscriptions need not travel upstream (XSUB takes everything); read
     //  them so they do not pile up.
     zframe_t *frame = zframe_recv (xpub);
@@ -732,30 +730,30 @@ static void s_expire_requests (broker_t *self, int64_t now)
     for (service_t *service = zhashx_first (self->services); service;
          service = zhashx_next (self->services)) {
         uint32_t slot;
-        while ((slot = s_queue_peek (service)) != UINT32_MAX
-               && s_slot (self, slot)->deadline <= now) {
+        while ((slot = s_queue_peek (service)) != UINT32_MAX &&
+               s_slot (self, slot)->deadline <= now) {
             s_queue_pop (service);
             if (!service->ever_had_worker)
                 s_fail_request (self, slot, PB_E_UNKNOWN_SERVICE,
                                 "no worker of service '%s' has registered since the bus "
                                 "started (waited %lld ms)",
-                                service->name, (long long) self->wait_ms);
+                                service->name, (long long)self->wait_ms);
             else if (zlistx_size (service->workers) == 0)
                 s_fail_request (self, slot, PB_E_NO_WORKER,
                                 "no live worker for service '%s' within %lld ms", service->name,
-                                (long long) self->wait_ms);
+                                (long long)self->wait_ms);
             else
                 s_fail_request (self, slot, PB_E_TIMEOUT,
                                 "every %s worker stayed busy for %lld ms; try again later",
-                                service->name, (long long) self->wait_ms);
+                                service->name, (long long)self->wait_ms);
         }
     }
 }
 
 static int s_tick (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
+    (void)loop;
+    (void)timer_id;
     broker_t *self = arg;
     int64_t now = zclock_mono ();
     s_expire_requests (self, now);
@@ -789,8 +787,8 @@ static void s_handle_status (broker_t *self, uint32_t slot)
     if (!s_msg_equals (&request->method, "bus.status")) {
         s_reply_error (self, &request->client, &request->request_id, request->service,
                        PB_E_UNKNOWN_COMMAND, "the bus serves only bus.status, not '%.*s'",
-                       (int) zmq_msg_size (&request->method),
-                       (const char *) zmq_msg_data (&request->method));
+                       (int)zmq_msg_size (&request->method),
+                       (const char *)zmq_msg_data (&request->method));
         s_slot_free (self, slot);
         return;
     }
@@ -798,7 +796,7 @@ static void s_handle_status (broker_t *self, uint32_t slot)
     pb_codec_error_t error;
     pb_arena_t *arena = pb_arena_new ();
     if (pb_decode (zmq_msg_data (&request->body), zmq_msg_size (&request->body),
-                   (size_t) pb_config_int (self->config, PB_CONF_MAX_FRAME),
+                   (size_t)pb_config_int (self->config, PB_CONF_MAX_FRAME),
                    &pb_status_request_schema, &query, arena, &error)) {
         s_reply_error (self, &request->client, &request->request_id, request->service, error.code,
                        "bus.status: %s", error.message);
@@ -814,8 +812,8 @@ static void s_handle_status (broker_t *self, uint32_t slot)
          service = zhashx_next (self->services), index++) {
         pb_service_status_t *status = &services[index];
         status->name = pb_str (service->name);
-        status->live_workers = (int64_t) zlistx_size (service->workers);
-        status->queued = (int64_t) service->queue_size;
+        status->live_workers = (int64_t)zlistx_size (service->workers);
+        status->queued = (int64_t)service->queue_size;
         status->requests = service->requests;
         status->errors = service->errors;
         status->expired_workers = service->expired_workers;
@@ -834,11 +832,11 @@ static void s_handle_status (broker_t *self, uint32_t slot)
             status->in_flight += worker->in_flight;
         }
         status->workers.items = workers;
-        status->workers.count = (uint32_t) worker_count;
+        status->workers.count = (uint32_t)worker_count;
     }
     pb_status_reply_t reply = {0};
     reply.services.items = services;
-    reply.services.count = (uint32_t) service_count;
+    reply.services.count = (uint32_t)service_count;
     reply.counters = self->counters;
     reply.counters.uptime_ms = now - self->started;
     msgpack_sbuffer buffer;
@@ -869,11 +867,11 @@ broker_t *broker_new (pb_config_t *config)
     zhashx_set_destructor (self->services, s_service_free);
     self->workers = zhashx_new ();
     zhashx_set_destructor (self->workers, s_worker_free);
-    self->router
-        = pb_bus_socket (config, PB_BUS_ROUTER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
+    self->router =
+        pb_bus_socket (config, PB_BUS_ROUTER, pb_config_str (config, PB_CONF_BUS_REQUESTS));
     self->xsub = pb_bus_socket (config, PB_BUS_XSUB, pb_config_str (config, PB_CONF_BUS_EVENTS_IN));
-    self->xpub
-        = pb_bus_socket (config, PB_BUS_XPUB, pb_config_str (config, PB_CONF_BUS_EVENTS_OUT));
+    self->xpub =
+        pb_bus_socket (config, PB_BUS_XPUB, pb_config_str (config, PB_CONF_BUS_EVENTS_OUT));
     if (!self->router || !self->xsub || !self->xpub) {
         broker_destroy (&self);
         return NULL;
@@ -893,7 +891,7 @@ void broker_destroy (broker_t **self_p)
     for (size_t chunk = 0; chunk < self->slab_chunks; chunk++) {
         for (uint32_t i = 0; i < SLAB_CHUNK; i++)
             if (self->slab[chunk][i].used)
-                s_slot_free (self, (uint32_t) (chunk * SLAB_CHUNK + i));
+                s_slot_free (self, (uint32_t)(chunk * SLAB_CHUNK + i));
         free (self->slab[chunk]);
     }
     free (self->slab);

@@ -22,17 +22,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BODY_BYTES       100
-#define SYNC_REQUESTS    5000
-#define PIPE_REQUESTS    50000
-#define PIPE_WINDOW      100
-#define EVENTS           1000000
-#define FRONT            "tcp://127.0.0.1:5601"
-#define BACK             "tcp://127.0.0.1:5602"
-#define BUS_REQUESTS     "tcp://127.0.0.1:5611"
-#define BUS_EVENTS_IN    "tcp://127.0.0.1:5612"
-#define BUS_EVENTS_OUT   "tcp://127.0.0.1:5613"
-#define RAW_EVENTS       "tcp://127.0.0.1:5621"
+#define BODY_BYTES     100
+#define SYNC_REQUESTS  5000
+#define PIPE_REQUESTS  50000
+#define PIPE_WINDOW    100
+#define EVENTS         1000000
+#define FRONT          "tcp://127.0.0.1:5601"
+#define BACK           "tcp://127.0.0.1:5602"
+#define BUS_REQUESTS   "tcp://127.0.0.1:5611"
+#define BUS_EVENTS_IN  "tcp://127.0.0.1:5612"
+#define BUS_EVENTS_OUT "tcp://127.0.0.1:5613"
+#define RAW_EVENTS     "tcp://127.0.0.1:5621"
 
 static char s_self[4096]; //  this program, re-executed for each role
 
@@ -75,7 +75,7 @@ static int s_proxy (void)
 
 static int s_bench_echo (const pb_request_t *request, pb_response_t *response, void *arg)
 {
-    (void) arg;
+    (void)arg;
     msgpack_sbuffer_write (&response->body, request->body, request->size);
     return 0;
 }
@@ -134,7 +134,7 @@ static pid_t s_spawn (char *const argv[], char *const environment[])
 
 static pid_t s_role (const char *role, const char *argument)
 {
-    char *argv[] = {s_self, (char *) role, (char *) argument, NULL};
+    char *argv[] = {s_self, (char *)role, (char *)argument, NULL};
     return s_spawn (argv, NULL);
 }
 
@@ -181,7 +181,7 @@ typedef struct {
 
 static int s_compare (const void *a, const void *b)
 {
-    double x = *(const double *) a, y = *(const double *) b;
+    double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
@@ -203,9 +203,9 @@ static void s_measure_plain (const char *endpoint, request_result_t *result)
         int64_t sent = pbbench_now_ns ();
         zmq_send (socket, s_body, sizeof s_body, 0);
         zmq_recv (socket, reply, sizeof reply, 0);
-        latencies[i] = (double) (pbbench_now_ns () - sent) / 1000.0;
+        latencies[i] = (double)(pbbench_now_ns () - sent) / 1000.0;
     }
-    result->sync_rate = SYNC_REQUESTS / ((double) (pbbench_now_ns () - start) / 1e9);
+    result->sync_rate = SYNC_REQUESTS / ((double)(pbbench_now_ns () - start) / 1e9);
     qsort (latencies, SYNC_REQUESTS, sizeof *latencies, s_compare);
     result->p50_us = latencies[SYNC_REQUESTS / 2];
     result->p99_us = latencies[SYNC_REQUESTS * 99 / 100];
@@ -220,7 +220,7 @@ static void s_measure_plain (const char *endpoint, request_result_t *result)
         zmq_recv (socket, reply, sizeof reply, 0);
         received++;
     }
-    result->pipe_rate = PIPE_REQUESTS / ((double) (pbbench_now_ns () - start) / 1e9);
+    result->pipe_rate = PIPE_REQUESTS / ((double)(pbbench_now_ns () - start) / 1e9);
     zmq_close (socket);
     zmq_ctx_term (context);
 }
@@ -240,9 +240,9 @@ static void s_measure_bus (request_result_t *result)
         int64_t sent = pbbench_now_ns ();
         pb_client_send (client, "bench.echo", s_body, sizeof s_body);
         pb_client_recv (client, 5000, &reply);
-        latencies[i] = (double) (pbbench_now_ns () - sent) / 1000.0;
+        latencies[i] = (double)(pbbench_now_ns () - sent) / 1000.0;
     }
-    result->sync_rate = SYNC_REQUESTS / ((double) (pbbench_now_ns () - start) / 1e9);
+    result->sync_rate = SYNC_REQUESTS / ((double)(pbbench_now_ns () - start) / 1e9);
     qsort (latencies, SYNC_REQUESTS, sizeof *latencies, s_compare);
     result->p50_us = latencies[SYNC_REQUESTS / 2];
     result->p99_us = latencies[SYNC_REQUESTS * 99 / 100];
@@ -258,7 +258,7 @@ static void s_measure_bus (request_result_t *result)
             break;
         received++;
     }
-    result->pipe_rate = received / ((double) (pbbench_now_ns () - start) / 1e9);
+    result->pipe_rate = received / ((double)(pbbench_now_ns () - start) / 1e9);
     pb_reply_reset (&reply);
     pb_client_destroy (&client);
     pb_config_destroy (&config);
@@ -276,8 +276,7 @@ static void s_measure_path (path_t path, int workers, request_result_t *result)
         pids[count++] = s_role ("proxy", NULL);
         for (int w = 0; w < workers; w++)
             pids[count++] = s_role ("proxy-worker", BACK);
-    }
-    else {
+    } else {
         pids[count++] = s_start_bus ();
         for (int w = 0; w < workers; w++)
             pids[count++] = s_start_bus_worker ();
@@ -300,8 +299,8 @@ typedef struct {
 static const pb_field_t s_event_fields[] = {
     {"d", PB_FIELD_STR, true, offsetof (bench_event_t, d), 0, 0, 0, 1024, 0, NULL, NULL},
 };
-static const pb_schema_t s_event_schema = {"bench_event", s_event_fields, 1,
-                                           sizeof (bench_event_t), NULL};
+static const pb_schema_t s_event_schema = {"bench_event", s_event_fields, 1, sizeof (bench_event_t),
+                                           NULL};
 
 //  Subscribes at ENDPOINT, has COUNT events published, and returns events/s
 //  received and decoded (counting from the first event to the last seen).
@@ -342,8 +341,8 @@ static double s_measure_events (bool through_bus, int64_t *delivered)
         size_t body_size;
         bench_event_t event;
         pb_codec_error_t error;
-        if (pb_bus_event_parse (buffer, (size_t) size, topic, &seq, &body, &body_size) == 0
-            && pb_decode (body, body_size, 1024, &s_event_schema, &event, arena, &error) == 0) {
+        if (pb_bus_event_parse (buffer, (size_t)size, topic, &seq, &body, &body_size) == 0 &&
+            pb_decode (body, body_size, 1024, &s_event_schema, &event, arena, &error) == 0) {
             if (received == 0)
                 first = pbbench_now_ns ();
             last = pbbench_now_ns ();
@@ -355,7 +354,7 @@ static double s_measure_events (bool through_bus, int64_t *delivered)
     zmq_ctx_term (context);
     s_stop (pids, count);
     *delivered = received;
-    return received > 1 ? (double) (received - 1) / ((double) (last - first) / 1e9) : 0;
+    return received > 1 ? (double)(received - 1) / ((double)(last - first) / 1e9) : 0;
 }
 
 /* ==== Main ==== */
@@ -406,7 +405,7 @@ int main (int argc, char **argv)
             for (int path = DIRECT; path <= BUS; path++) {
                 if (path == DIRECT && workers > 1)
                     continue;
-                s_measure_path ((path_t) path, workers, &runs[path][run]);
+                s_measure_path ((path_t)path, workers, &runs[path][run]);
             }
         double proxy_p50 = 0;
         for (int path = DIRECT; path <= BUS; path++) {
@@ -450,7 +449,7 @@ int main (int argc, char **argv)
     double raw_rate = 0;
     for (int bus = 0; bus <= 1; bus++) {
         for (int run = 0; run < PBBENCH_RUNS; run++)
-            delivered_as_double[run] = (double) delivered[bus][run];
+            delivered_as_double[run] = (double)delivered[bus][run];
         double rate = pbbench_median (rates[bus], PBBENCH_RUNS);
         if (!bus)
             raw_rate = rate;

@@ -313,8 +313,8 @@ Test (bus, ten_thousand_garbage_messages_on_every_port_leave_it_serving)
         cr_assert_eq (pb_decode (zframe_data (reply.body), zframe_size (reply.body), 1 << 24,
                                  &pb_status_reply_schema, &status, arena, &error),
                       0, "%s", error.message);
-        if (status.counters.dropped_frames + status.counters.errors > 6000
-            && status.counters.dropped_events > 6000)
+        if (status.counters.dropped_frames + status.counters.errors > 6000 &&
+            status.counters.dropped_events > 6000)
             break;
         zclock_sleep (100);
     }
@@ -496,6 +496,68 @@ Test (bus, bus_killed_and_restarted_workers_and_subscribers_carry_on, .timeout =
     pb_config_destroy (&config);
     pb_db_destroy (&db);
     free (url);
+    kill (worker, SIGKILL);
+    kill (bus, SIGKILL);
+}
+
+Test (bus, curve_encrypts_every_connection_and_refuses_plain_ones)
+{
+    char public_key[41], secret_key[41];
+    cr_assert_eq (zmq_curve_keypair (public_key, secret_key), 0);
+    setenv ("PAPERBUS_CURVE_SECRET_KEY", secret_key, 1);
+    setenv ("PAPERBUS_CURVE_PUBLIC_KEY", public_key, 1);
+    pid_t bus = pbtest_bus_start ();
+    pid_t worker = pbtest_worker_start ("echo", 1);
+    pbtest_wait_for_workers ("echo", 1);
+    pb_config_t *config = pbtest_config ();
+    pb_client_t *client = pb_client_new (config);
+    pb_reply_t reply = {0};
+    cr_assert_eq (pb_client_call (client, "echo.echo", BODY ("\xa6secret"), 3000, 0, &reply), 0,
+                  "%s", reply.error);
+    cr_assert_eq (reply.status, 0, "%s", reply.error);
+    pb_client_destroy (&client);
+    pb_config_destroy (&config);
+
+    //  A client that does not speak CURVE gets no answer at all.
+    setenv ("PAPERBUS_CURVE_PUBLIC_KEY", "off", 1);
+    config = pbtest_config ();
+    client = pb_client_new (config);
+    cr_assert_eq (pb_client_call (client, "echo.echo", BODY ("\xa5plain"), 500, 0, &reply), -1);
+    cr_assert_eq (reply.status, PB_E_TIMEOUT);
+    pb_reply_reset (&reply);
+    pb_client_destroy (&client);
+    pb_config_destroy (&config);
+    kill (worker, SIGKILL);
+    kill (bus, SIGKILL);
+}
+
+Test (bus, oversized_message_is_refused_and_the_bus_serves_on)
+{
+    setenv ("PAPERBUS_MAX_FRAME", "65536", 1);
+    pid_t bus = pbtest_bus_start ();
+    pid_t worker = pbtest_worker_start ("echo", 1);
+    pbtest_wait_for_workers ("echo", 1);
+    pb_config_t *config = pbtest_config ();
+    //  A client socket without the limit, sending 1 MB to a bus that takes 64 KB.
+    zsock_t *big = zsock_new_dealer (pb_config_str (config, PB_CONF_BUS_REQUESTS));
+    size_t size = 1 << 20;
+    char *huge = calloc (1, size);
+    zsock_send (big, "ssbb", PB_BUS_CLIENT_HEADER, "echo.echo", "\x00\x00\x00\x00\x00\x00\x00\x01",
+                (size_t)8, huge, size);
+    zsock_set_rcvtimeo (big, 1000);
+    zmsg_t *answer = zmsg_recv (big);
+    cr_assert_null (answer, "the bus answered a 1 MB message over a 64 KB limit");
+    free (huge);
+    zsock_destroy (&big);
+
+    pb_client_t *client = pb_client_new (config);
+    pb_reply_t reply = {0};
+    cr_assert_eq (pb_client_call (client, "echo.echo", BODY ("\xa5small"), 3000, 0, &reply), 0,
+                  "%s", reply.error);
+    cr_assert_eq (reply.status, 0, "%s", reply.error);
+    pb_reply_reset (&reply);
+    pb_client_destroy (&client);
+    pb_config_destroy (&config);
     kill (worker, SIGKILL);
     kill (bus, SIGKILL);
 }

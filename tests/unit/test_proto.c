@@ -89,13 +89,16 @@ Test (proto, generated_status_reply_round_trips_with_nested_lists)
 Test (proto, error_reply_enforces_its_limits)
 {
     //  {"code": 0, "name": "x", "message": "m"}: code must be 1..65535.
-    const char body[] = "\x83\xa4" "code\x00\xa4" "name\xa1x\xa7" "message\xa1m";
+    const char body[] = "\x83\xa4"
+                        "code\x00\xa4"
+                        "name\xa1x\xa7"
+                        "message\xa1m";
     pb_arena_t *arena = pb_arena_new ();
     pb_error_reply_t decoded;
     pb_codec_error_t error;
-    cr_assert_eq (pb_decode (body, sizeof body - 1, 1 << 20, &pb_error_reply_schema, &decoded,
-                             arena, &error),
-                  -1);
+    cr_assert_eq (
+        pb_decode (body, sizeof body - 1, 1 << 20, &pb_error_reply_schema, &decoded, arena, &error),
+        -1);
     cr_assert (strstr (error.message, "code: 0 is outside 1..65535"), "%s", error.message);
     pb_arena_destroy (&arena);
 }
