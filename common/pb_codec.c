@@ -564,6 +564,30 @@ static int s_decode_field (reader_t *r, const pb_field_t *field, header_t *h, vo
         list->count = h->length;
         return 0;
     }
+    case PB_FIELD_RAW_LIST: {
+        if (s_expect (r, h, KIND_ARRAY) || s_check_items (r, field, h))
+            return -1;
+        pb_str_list_t *list = slot;
+        list->items = s_alloc (r, h->length, sizeof (pb_str_t));
+        if (!list->items)
+            return -1;
+        uint32_t max_len = field->max_len ? field->max_len : PB_CODEC_DEFAULT_MAX_LEN;
+        for (uint32_t i = 0; i < h->length; i++) {
+            s_path_push (r, NULL, i);
+            const unsigned char *start = r->pos;
+            if (s_skip (r, depth + 1, false))
+                return -1;
+            size_t length = (size_t)(r->pos - start);
+            if (length > max_len)
+                return s_fail (r, PB_E_TOO_LARGE, "%zu bytes, longer than the limit of %u", length,
+                               max_len);
+            list->items[i].ptr = (const char *)start;
+            list->items[i].len = (uint32_t)length;
+            s_path_pop (r);
+        }
+        list->count = h->length;
+        return 0;
+    }
     case PB_FIELD_MAP:
         //  The caller rewound to the header, so s_decode_map reads it itself.
         return s_decode_map (r, field->schema, slot, depth + 1);
@@ -755,6 +779,13 @@ int pb_encode (const pb_schema_t *schema, const void *in, msgpack_packer *packer
             if (pb_encode (field->schema, slot, packer))
                 return -1;
             break;
+        case PB_FIELD_RAW_LIST: {
+            const pb_str_list_t *list = slot;
+            msgpack_pack_array (packer, list->count);
+            for (uint32_t item = 0; item < list->count; item++)
+                packer->callback (packer->data, list->items[item].ptr, list->items[item].len);
+            break;
+        }
         case PB_FIELD_MAP_LIST: {
             const pb_list_t *list = slot;
             msgpack_pack_array (packer, list->count);

@@ -58,7 +58,9 @@ typedef enum {
     PB_FIELD_BIN,      //  pb_str_t, raw bytes
     PB_FIELD_STR_LIST, //  pb_str_list_t
     PB_FIELD_MAP,      //  an embedded struct of the nested schema
-    PB_FIELD_MAP_LIST  //  pb_list_t of structs of the nested schema
+    PB_FIELD_MAP_LIST, //  pb_list_t of structs of the nested schema
+    PB_FIELD_RAW_LIST  //  pb_str_list_t of encoded values, checked for structure only,
+                       //  to be decoded one by one (so one bad item spoils only itself)
 } pb_field_type_t;
 
 typedef struct pb_schema_s pb_schema_t;

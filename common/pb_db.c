@@ -33,6 +33,7 @@ struct _pb_db_array_t {
     size_t size;         //  bytes used in data
     size_t capacity;     //  bytes allocated for data
     size_t count;        //  elements added
+    bool has_nulls;      //  some element is NULL
 };
 
 /* ==== Connection ==== */
@@ -438,6 +439,16 @@ int pb_db_array_add_int (pb_db_array_t *self, int64_t value)
     return pb_db_array_add (self, be, 8);
 }
 
+int pb_db_array_add_null (pb_db_array_t *self)
+{
+    //  A NULL element is a length of -1 and no bytes.
+    if (pb_db_array_add (self, NULL, 0))
+        return -1;
+    s_put_be32 (self->data + self->size - 4, UINT32_MAX);
+    self->has_nulls = true;
+    return 0;
+}
+
 size_t pb_db_array_count (pb_db_array_t *self)
 {
     return self->count;
@@ -457,7 +468,7 @@ void pb_db_params_array (pb_db_params_t *params, pb_db_array_t *array)
         s_put_be32 (header + 8, oid);
     } else {
         s_put_be32 (header, 1);
-        s_put_be32 (header + 4, 0);
+        s_put_be32 (header + 4, array->has_nulls ? 1 : 0);
         s_put_be32 (header + 8, oid);
         s_put_be32 (header + 12, (uint32_t)array->count);
         s_put_be32 (header + 16, 1);

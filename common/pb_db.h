@@ -90,6 +90,7 @@ pb_db_array_t *pb_db_array_new (pb_db_type_t type);
 void pb_db_array_destroy (pb_db_array_t **self_p);
 int pb_db_array_add (pb_db_array_t *self, const void *data, size_t size);
 int pb_db_array_add_int (pb_db_array_t *self, int64_t value);
+int pb_db_array_add_null (pb_db_array_t *self);
 size_t pb_db_array_count (pb_db_array_t *self);
 
 //  Reads a binary-format int8 or int4 column value.

@@ -15,6 +15,7 @@
 #define PB_SCHEMA_OF_STR_LIST(sub) NULL
 #define PB_SCHEMA_OF_MAP(sub)      &pb_##sub##_schema
 #define PB_SCHEMA_OF_MAP_LIST(sub) &pb_##sub##_schema
+#define PB_SCHEMA_OF_RAW_LIST(sub) &pb_##sub##_schema
 
 //  Pass 1: each message's description.
 #define PB_MESSAGE(msg, doc) static const char s_##msg##_doc[] = doc;
@@ -81,6 +82,9 @@ static void s_print_type (FILE *out, const pb_field_t *field)
     case PB_FIELD_MAP_LIST:
         fprintf (out, "array of map `%s`", field->schema->name);
         break;
+    case PB_FIELD_RAW_LIST:
+        fprintf (out, "array of map `%s`, each checked on its own", field->schema->name);
+        break;
     }
 }
 
@@ -104,6 +108,9 @@ static void s_print_limits (FILE *out, const pb_field_t *field)
         break;
     case PB_FIELD_MAP_LIST:
         fprintf (out, "at most %u items", max_items);
+        break;
+    case PB_FIELD_RAW_LIST:
+        fprintf (out, "at most %u items of at most %u bytes", max_items, max_len);
         break;
     default:
         fputs ("", out);

@@ -21,6 +21,7 @@
 #define PB_CTYPE_STR_LIST(sub) pb_str_list_t
 #define PB_CTYPE_MAP(sub)      pb_##sub##_t
 #define PB_CTYPE_MAP_LIST(sub) pb_list_t
+#define PB_CTYPE_RAW_LIST(sub) pb_str_list_t
 
 //  The struct of every message.
 #define PB_MESSAGE(msg, doc)                                                                       \

@@ -3,6 +3,7 @@
     paperctl status [--json]         what the bus knows: services, workers, queues
     paperctl call METHOD [JSON]      call any service; prints the reply as JSON
     paperctl publish TOPIC JSON      append an event to the log, then publish it
+    paperctl ingest FILE...          send papers from files (or - for stdin) to ingest
     paperctl events                  list the event log's topics and their last seq
     paperctl events TOPIC [--after SEQ] [--limit N] [--follow]
                                      print TOPIC's events, one per line: SEQ TOPIC JSON
@@ -11,7 +12,10 @@
     paperctl proto [--errors]        the message reference (or error table) of PROTOCOL.md
 */
 #include "paperbus.h"
+#include "pb_feed.h"
 #include "pb_json.h"
+
+#include <errno.h>
 
 #include <czmq.h>
 #include <getopt.h>
@@ -29,6 +33,7 @@ static void s_usage (FILE *out)
              "  status [--json]       what the bus knows: services, workers, queues, counters\n"
              "  call METHOD [JSON]    call a service (\"bus.status\" '{}'); print the reply\n"
              "  publish TOPIC JSON    append an event to the log, then publish it on the bus\n"
+             "  ingest FILE...        send the papers in FILEs (- for stdin) to ingest.submit\n"
              "  events                list the event log's topics and their last seq\n"
              "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
              "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n"
@@ -224,6 +229,146 @@ done:
     return rc;
 }
 
+/* ==== ingest ==== */
+
+#define INGEST_BATCH 500 //  papers per ingest.submit
+
+typedef struct {
+    pb_config_t *config;    //  settings
+    pb_client_t *client;    //  to the bus
+    const char *source;     //  of the file being read
+    msgpack_sbuffer papers; //  encoded papers of the batch being filled
+    size_t batch_count;     //  how many are in it
+    int64_t totals[4];      //  inserted, updated, unchanged, rejected
+    bool failed;            //  a batch could not be stored
+} ingest_run_t;
+
+//  Sends the papers collected so far as one ingest.submit, and counts and
+//  prints what became of them.
+static void s_ingest_flush (ingest_run_t *run)
+{
+    if (run->batch_count == 0 || run->failed)
+        return;
+    msgpack_sbuffer request;
+    msgpack_sbuffer_init (&request);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &request, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 2);
+    msgpack_pack_str_with_body (&packer, "source", 6);
+    msgpack_pack_str_with_body (&packer, run->source, strlen (run->source));
+    msgpack_pack_str_with_body (&packer, "papers", 6);
+    msgpack_pack_array (&packer, (uint32_t)run->batch_count);
+    msgpack_sbuffer_write (&request, run->papers.data, run->papers.size);
+    pb_reply_t reply = {0};
+    int rc =
+        pb_client_call (run->client, "ingest.submit", request.data, request.size,
+                        (int)pb_config_int (run->config, PB_CONF_REQUEST_TIMEOUT_MS), 3, &reply);
+    msgpack_sbuffer_destroy (&request);
+    if (rc || reply.status != PB_OK) {
+        fprintf (stderr, "paperctl ingest: a batch of %zu papers was not stored: %s\n",
+                 run->batch_count, reply.error);
+        run->failed = true;
+    } else {
+        pb_ingest_submit_reply_t result;
+        pb_codec_error_t error;
+        pb_arena_t *arena = pb_arena_new ();
+        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
+                       (size_t)pb_config_int (run->config, PB_CONF_MAX_FRAME),
+                       &pb_ingest_submit_reply_schema, &result, arena, &error)) {
+            fprintf (stderr, "paperctl ingest: unreadable reply: %s\n", error.message);
+            run->failed = true;
+        } else {
+            run->totals[0] += result.inserted;
+            run->totals[1] += result.updated;
+            run->totals[2] += result.unchanged;
+            run->totals[3] += result.rejected;
+            for (uint32_t i = 0; i < result.outcomes.count; i++) {
+                pb_ingest_outcome_t *outcome = (pb_ingest_outcome_t *)result.outcomes.items + i;
+                if (pb_str_eq (outcome->outcome, "rejected"))
+                    printf ("rejected %.*s: %.*s\n", (int)outcome->position.len,
+                            outcome->position.ptr, (int)outcome->reason.len, outcome->reason.ptr);
+            }
+        }
+        pb_arena_destroy (&arena);
+    }
+    pb_reply_reset (&reply);
+    msgpack_sbuffer_clear (&run->papers);
+    run->batch_count = 0;
+}
+
+static void s_ingest_paper (const void *data, size_t size, void *arg)
+{
+    ingest_run_t *run = arg;
+    msgpack_sbuffer_write (&run->papers, data, size);
+    if (++run->batch_count == INGEST_BATCH)
+        s_ingest_flush (run);
+}
+
+static void s_ingest_reject (const char *position, const char *reason, void *arg)
+{
+    ingest_run_t *run = arg;
+    run->totals[3]++;
+    printf ("rejected %s: %s\n", position, reason);
+}
+
+//  Reads a whole file, or standard input for "-". The caller frees it.
+static char *s_read_all (const char *path, size_t *size)
+{
+    FILE *file = strcmp (path, "-") == 0 ? stdin : fopen (path, "rb");
+    if (!file)
+        return NULL;
+    size_t capacity = 1 << 20, used = 0;
+    char *data = malloc (capacity);
+    size_t got;
+    while ((got = fread (data + used, 1, capacity - used, file)) > 0) {
+        used += got;
+        if (used == capacity)
+            data = realloc (data, capacity *= 2);
+    }
+    if (file != stdin)
+        fclose (file);
+    *size = used;
+    return data;
+}
+
+static int s_ingest (pb_config_t *config, int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage (stderr);
+        return 2;
+    }
+    ingest_run_t run = {.config = config};
+    run.client = pb_client_new (config);
+    if (!run.client)
+        return 1;
+    msgpack_sbuffer_init (&run.papers);
+    pb_feed_sink_t sink = {s_ingest_paper, s_ingest_reject, &run};
+    bool unusable = false;
+    for (int i = 1; i < argc && !run.failed; i++) {
+        size_t size;
+        char *data = s_read_all (argv[i], &size);
+        if (!data) {
+            fprintf (stderr, "paperctl ingest: cannot read %s: %s\n", argv[i], strerror (errno));
+            unusable = true;
+            continue;
+        }
+        run.source = pb_feed_source (pb_feed_detect (data, size));
+        char error[512];
+        if (pb_feed_parse (argv[i], data, size, &sink, error, sizeof error) < 0) {
+            fprintf (stderr, "paperctl ingest: %s\n", error);
+            unusable = true;
+        }
+        s_ingest_flush (&run);
+        free (data);
+    }
+    printf ("%lld inserted, %lld updated, %lld unchanged, %lld rejected\n",
+            (long long)run.totals[0], (long long)run.totals[1], (long long)run.totals[2],
+            (long long)run.totals[3]);
+    msgpack_sbuffer_destroy (&run.papers);
+    pb_client_destroy (&run.client);
+    return run.failed || unusable || run.totals[3] ? 1 : 0;
+}
+
 /* ==== events, migrate, config, proto ==== */
 
 static int s_migrate (pb_config_t *config)
@@ -360,6 +505,8 @@ int main (int argc, char **argv)
         rc = s_call_command (config, argc - 1, argv + 1);
     else if (strcmp (command, "publish") == 0)
         rc = s_publish (config, argc - 1, argv + 1);
+    else if (strcmp (command, "ingest") == 0)
+        rc = s_ingest (config, argc - 1, argv + 1);
     else if (strcmp (command, "events") == 0)
         rc = s_events (config, argc - 1, argv + 1);
     else if (strcmp (command, "migrate") == 0)

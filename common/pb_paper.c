@@ -1,0 +1,243 @@
+/*  pb_paper — identifiers, text and dates in one form. */
+#include "pb_paper.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* ==== arXiv identifiers ==== */
+
+static bool s_digits (const char *text, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!isdigit ((unsigned char)text[i]))
+            return false;
+    return true;
+}
+
+//  Strips the prefixes sources put before an id.
+static void s_strip_prefix (const char **text, size_t *length)
+{
+    static const char *const prefixes[] = {"https://arxiv.org/abs/",
+                                           "http://arxiv.org/abs/",
+                                           "https://arxiv.org/pdf/",
+                                           "http://arxiv.org/pdf/",
+                                           "https://export.arxiv.org/abs/",
+                                           "http://export.arxiv.org/abs/",
+                                           "oai:arXiv.org:",
+                                           "oai:arxiv.org:",
+                                           "arXiv:",
+                                           "arxiv:"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        size_t prefix = strlen (prefixes[i]);
+        if (*length > prefix && strncmp (*text, prefixes[i], prefix) == 0) {
+            *text += prefix;
+            *length -= prefix;
+            return;
+        }
+    }
+}
+
+int pb_arxiv_id_parse (const char *text, size_t length, char id[PB_PAPER_ID_MAX + 1], int *version)
+{
+    while (length && isspace ((unsigned char)*text))
+        text++, length--;
+    while (length && isspace ((unsigned char)text[length - 1]))
+        length--;
+    s_strip_prefix (&text, &length);
+    //  A trailing version: v followed by digits.
+    *version = 0;
+    size_t base = length;
+    for (size_t i = length; i > 0; i--) {
+        if (!isdigit ((unsigned char)text[i - 1])) {
+            if (text[i - 1] == 'v' && i < length && i > 1) {
+                base = i - 1;
+                long parsed = strtol (text + i, NULL, 10);
+                if (parsed < 1 || parsed > 10000 || length - i > 5)
+                    return -1;
+                *version = (int)parsed;
+            }
+            break;
+        }
+    }
+    if (base == 0 || base > 64)
+        return -1;
+    const char *slash = memchr (text, '/', base);
+    if (!slash) {
+        //  New style: YYMM.NNNN (2007-2014) or YYMM.NNNNN (2015 on).
+        if ((base != 9 && base != 10) || text[4] != '.' || !s_digits (text, 4) ||
+            !s_digits (text + 5, base - 5))
+            return -1;
+        int month = (text[2] - '0') * 10 + (text[3] - '0');
+        if (month < 1 || month > 12)
+            return -1;
+    } else {
+        //  Old style: archive(.SUBJECT)/YYMMNNN, as in "math.GT/0309136".
+        size_t archive = (size_t)(slash - text);
+        if (archive < 2 || base - archive - 1 != 7 || !s_digits (slash + 1, 7))
+            return -1;
+        size_t i = 0;
+        while (i < archive && (islower ((unsigned char)text[i]) || text[i] == '-'))
+            i++;
+        if (i == 0)
+            return -1;
+        if (i < archive) {
+            if (text[i] != '.' || archive - i != 3 || !isupper ((unsigned char)text[i + 1]) ||
+                !isupper ((unsigned char)text[i + 2]))
+                return -1;
+        }
+    }
+    memcpy (id, text, base);
+    id[base] = '\0';
+    return 0;
+}
+
+/* ==== Text ==== */
+
+char *pb_text_normalize (const char *text, size_t length)
+{
+    char *out = malloc (length + 1);
+    if (!out)
+        return NULL;
+    size_t used = 0;
+    bool pending_space = false;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            pending_space = used > 0;
+            continue;
+        }
+        if (c < 0x20 || c == 0x7f)
+            continue; //  other control characters carry nothing
+        if (pending_space) {
+            out[used++] = ' ';
+            pending_space = false;
+        }
+        out[used++] = (char)c;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+/* ==== Dates ==== */
+
+static int s_month (const char *name)
+{
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (int i = 0; i < 12; i++)
+        if (strncasecmp (name, months[i], 3) == 0)
+            return i;
+    return -1;
+}
+
+static bool s_valid_tm (const struct tm *tm)
+{
+    return tm->tm_year >= 0 && tm->tm_year < 300 && tm->tm_mon >= 0 && tm->tm_mon < 12 &&
+           tm->tm_mday >= 1 && tm->tm_mday <= 31 && tm->tm_hour >= 0 && tm->tm_hour < 24 &&
+           tm->tm_min >= 0 && tm->tm_min < 60 && tm->tm_sec >= 0 && tm->tm_sec <= 60;
+}
+
+int pb_date_parse (const char *text, int64_t *seconds)
+{
+    struct tm tm = {0};
+    int offset_minutes = 0;
+    int year, month, day, hour = 0, minute = 0, second = 0, used = 0;
+    char zone[8] = "";
+    while (isspace ((unsigned char)*text))
+        text++;
+    if (sscanf (text, "%4d-%2d-%2d%n", &year, &month, &day, &used) == 3 && used == 10) {
+        const char *rest = text + used;
+        if (*rest == 'T' || *rest == ' ') {
+            int more = 0;
+            if (sscanf (rest + 1, "%2d:%2d:%2d%n", &hour, &minute, &second, &more) != 3)
+                return -1;
+            rest += 1 + more;
+            if (*rest == '.')
+                for (rest++; isdigit ((unsigned char)*rest); rest++)
+                    ;
+            if (*rest == 'Z' || *rest == 'z')
+                rest++;
+            else if (*rest == '+' || *rest == '-') {
+                int oh, om;
+                if (sscanf (rest + 1, "%2d:%2d", &oh, &om) != 2)
+                    return -1;
+                offset_minutes = (oh * 60 + om) * (*rest == '+' ? 1 : -1);
+                rest += 6;
+            }
+        }
+        while (isspace ((unsigned char)*rest))
+            rest++;
+        if (*rest)
+            return -1;
+        tm.tm_year = year - 1900;
+        tm.tm_mon = month - 1;
+        tm.tm_mday = day;
+    } else {
+        //  RFC 2822: [Day,] D Mon YYYY HH:MM:SS ZONE
+        const char *rest = text;
+        const char *comma = strchr (text, ',');
+        if (comma)
+            rest = comma + 1;
+        char month_name[4];
+        if (sscanf (rest, " %2d %3s %4d %2d:%2d:%2d %7s", &day, month_name, &year, &hour, &minute,
+                    &second, zone) < 6)
+            return -1;
+        month = s_month (month_name);
+        if (month < 0)
+            return -1;
+        if (zone[0] == '+' || zone[0] == '-') {
+            int value = atoi (zone + 1);
+            offset_minutes = (value / 100 * 60 + value % 100) * (zone[0] == '+' ? 1 : -1);
+        } else if (zone[0] && strcmp (zone, "GMT") != 0 && strcmp (zone, "UTC") != 0 &&
+                   strcmp (zone, "UT") != 0 && strcmp (zone, "Z") != 0)
+            return -1;
+        tm.tm_year = year - 1900;
+        tm.tm_mon = month;
+        tm.tm_mday = day;
+    }
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    if (!s_valid_tm (&tm))
+        return -1;
+    *seconds = (int64_t)timegm (&tm) - (int64_t)offset_minutes * 60;
+    return 0;
+}
+
+void pb_date_format (int64_t seconds, char *out)
+{
+    time_t time = (time_t)seconds;
+    struct tm tm;
+    gmtime_r (&time, &tm);
+    strftime (out, 32, "%Y-%m-%d %H:%M:%S+00", &tm);
+}
+
+/* ==== Stable ids ==== */
+
+static uint64_t s_fnv1a (uint64_t hash, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        hash ^= (uint64_t)tolower (*p);
+        hash *= 0x100000001b3ULL;
+    }
+    return hash;
+}
+
+void pb_paper_stable_id (const char *doi, const char *title, const char *first_author,
+                         char id[PB_PAPER_ID_MAX + 1])
+{
+    if (doi && *doi) {
+        size_t used = (size_t)snprintf (id, PB_PAPER_ID_MAX + 1, "doi:");
+        for (const char *c = doi; *c && used < PB_PAPER_ID_MAX; c++)
+            id[used++] = (char)tolower ((unsigned char)*c);
+        id[used] = '\0';
+        return;
+    }
+    uint64_t hash = s_fnv1a (0xcbf29ce484222325ULL, title);
+    hash = s_fnv1a (hash ^ 0x1f, first_author ? first_author : "");
+    snprintf (id, PB_PAPER_ID_MAX + 1, "t:%016llx", (unsigned long long)hash);
+}

@@ -1,0 +1,28 @@
+/*  store — a batch of records into PostgreSQL, with its events, at once. */
+#ifndef STORE_H
+#define STORE_H
+
+#include "records.h"
+
+//  What happened to one record.
+typedef enum { STORE_UNCHANGED, STORE_INSERTED, STORE_UPDATED } store_change_t;
+
+//  Stores COUNT records from SOURCE in one transaction: new papers are
+//  inserted, newer versions (or same versions with more data) replace what
+//  is stored, anything else changes nothing. Each change appends its
+//  paper.ingested event in the same transaction; HF upvotes go to
+//  paper_signal. CHANGES[i] receives each record's fate; EVENTS receives the
+//  events to publish after commit (as msgpack bodies with their seqs).
+//  Returns 0 once committed, -1 after logging why not.
+typedef struct {
+    int64_t seq;          //  the event's seq in paper.ingested
+    msgpack_sbuffer body; //  its paper_ingested body
+} store_event_t;
+
+int store_batch (pb_db_t *db, const char *source, record_t *records, size_t count,
+                 store_change_t *changes, store_event_t **events, size_t *event_count);
+
+//  Frees the events store_batch returned.
+void store_events_free (store_event_t **events, size_t count);
+
+#endif
