@@ -272,10 +272,21 @@ wait_healthy() {
     die "the bus did not answer within 10 s; see $var/log/bus.log"
 }
 
+# The bundled sample papers (three days of real arXiv listings), loaded
+# through ingest like any other file; loading them again changes nothing.
+load_sample() {
+    [ -x "$bin/ingest" ] || return 0
+    say "loading the sample papers from deploy/sample"
+    PAPERBUS_DATABASE_URL=$(database_url) PAPERBUS_LOG_LEVEL=error \
+        "$bin/paperctl" ingest "$root"/deploy/sample/arxiv-daily/*.jsonl |
+        sed 's/^/paperbus: sample: /'
+}
+
 up() {
     db_up
     services_up
     wait_healthy
+    load_sample
 }
 
 down() {

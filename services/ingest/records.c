@@ -1,6 +1,7 @@
 /*  records — from a decoded `paper` message to a record_t, or a reason. */
 #include "records.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,31 @@ static int s_date (const pb_paper_t *paper, int field, pb_str_t text, const char
     return 0;
 }
 
+//  A paper that fails to decode still has its position reported: read that
+//  field alone, every other field being unknown to this schema.
+typedef struct {
+    pb_present_t present;
+    pb_str_t position;
+} position_only_t;
+
+static const pb_field_t s_position_fields[] = {
+    {"position", PB_FIELD_STR, false, offsetof (position_only_t, position), 0, 0, 0, 256, 0, NULL,
+     NULL},
+};
+static const pb_schema_t s_position_schema = {"paper", s_position_fields, 1,
+                                              sizeof (position_only_t), NULL};
+
+static void s_position_only (const void *data, size_t size, char *position)
+{
+    pb_arena_t *arena = pb_arena_new ();
+    position_only_t only;
+    pb_codec_error_t error;
+    if (pb_decode (data, size, size, &s_position_schema, &only, arena, &error) == 0 &&
+        pb_has (&only, 0))
+        snprintf (position, 257, "%.*s", (int)only.position.len, only.position.ptr);
+    pb_arena_destroy (&arena);
+}
+
 int record_from_msgpack (const void *data, size_t size, record_t *record, char *position,
                          char *reason)
 {
@@ -66,6 +92,7 @@ int record_from_msgpack (const void *data, size_t size, record_t *record, char *
     int rc = -1;
     if (pb_decode (data, size, size, &pb_paper_schema, &paper, arena, &error)) {
         snprintf (reason, 512, "%s", error.message);
+        s_position_only (data, size, position);
         goto done;
     }
     if (pb_has (&paper, PB_paper_position))

@@ -29,7 +29,9 @@ Test (paperctl, migrate_creates_the_schema_then_has_nothing_to_do)
     close (mkstemp (output));
     cr_assert_eq (pbtest_wait (pbtest_spawn (argv, env, output), 30000), 0);
     char *text = pbtest_read_file (output, NULL);
-    cr_assert (strstr (text, "1 migration(s) applied now"), "output: %s", text);
+    char expected[64];
+    snprintf (expected, sizeof expected, "%zu migration(s) applied now", pb_migration_count);
+    cr_assert (strstr (text, expected), "output: %s", text);
     free (text);
     cr_assert_eq (pbtest_wait (pbtest_spawn (argv, env, output), 30000), 0);
     text = pbtest_read_file (output, NULL);

@@ -1,0 +1,270 @@
+/*  Ingest as real processes: a bus, the ingest service and paperctl ingest,
+    on a fresh database, with the real files in deploy/sample and tests/data
+    and small broken copies made here. Counts are checked against the files
+    themselves. */
+#include "pbtest.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *s_url;
+static pb_db_t *s_db;
+static pid_t s_bus, s_ingest;
+
+static void s_setup (void)
+{
+    pb_log_init ("test", PB_LOG_ERROR);
+    pbtest_bus_environment (200, 2000);
+    s_url = pbtest_database_new (true);
+    setenv ("PAPERBUS_DATABASE_URL", s_url, 1);
+    s_db = pbtest_connect (s_url);
+    s_bus = pbtest_bus_start ();
+    char *program = pbtest_program ("ingest");
+    char *argv[] = {program, NULL};
+    s_ingest = pbtest_spawn (argv, NULL, NULL);
+    free (program);
+    pbtest_wait_for_workers ("ingest", 1);
+}
+
+static void s_teardown (void)
+{
+    kill (s_ingest, SIGKILL);
+    kill (s_bus, SIGKILL);
+    pb_db_destroy (&s_db);
+    free (s_url);
+}
+
+TestSuite (ingest, .init = s_setup, .fini = s_teardown, .timeout = 120);
+
+//  Runs paperctl ingest on FILES; returns its exit status and its output.
+static int s_paperctl_ingest (char *const files[], char **output)
+{
+    char *program = pbtest_program ("paperctl");
+    char *argv[16] = {program, "ingest"};
+    int argc = 2;
+    for (int i = 0; files[i] && argc < 15; i++)
+        argv[argc++] = files[i];
+    argv[argc] = NULL;
+    char path[] = "/tmp/pbtest-ingest-XXXXXX";
+    close (mkstemp (path));
+    int status = pbtest_wait (pbtest_spawn (argv, NULL, path), 60000);
+    *output = pbtest_read_file (path, NULL);
+    unlink (path);
+    free (program);
+    return status;
+}
+
+static int64_t s_count (const char *sql)
+{
+    PGresult *result = pb_db_query (s_db, sql, NULL);
+    cr_assert (result, "%s: %s", sql, pb_db_error (s_db));
+    int64_t count = strtoll (PQgetvalue (result, 0, 0), NULL, 10);
+    PQclear (result);
+    return count;
+}
+
+//  Distinct "id" values in JSON Lines FILES, read independently of paperbus.
+static size_t s_distinct_ids (char *const files[])
+{
+    zhashx_t *ids = zhashx_new ();
+    for (int i = 0; files[i]; i++) {
+        FILE *file = fopen (files[i], "r");
+        cr_assert (file, "cannot open %s", files[i]);
+        char *line = NULL;
+        size_t size = 0;
+        while (getline (&line, &size, file) > 0) {
+            json_t *record = json_loads (line, 0, NULL);
+            const char *id = json_string_value (json_object_get (record, "id"));
+            if (id)
+                zhashx_insert (ids, id, (void *)1);
+            json_decref (record);
+        }
+        free (line);
+        fclose (file);
+    }
+    size_t count = zhashx_size (ids);
+    zhashx_destroy (&ids);
+    return count;
+}
+
+static char *s_write_temp (const char *name, const void *data, size_t size)
+{
+    char *path;
+    cr_assert_geq (asprintf (&path, "/tmp/pbtest-%d-%s", (int)getpid (), name), 0);
+    FILE *file = fopen (path, "wb");
+    fwrite (data, 1, size, file);
+    fclose (file);
+    return path;
+}
+
+Test (ingest, sample_days_store_each_paper_once_with_one_event_each)
+{
+    char *days[4];
+    days[0] = pbtest_repo_path ("deploy/sample/arxiv-daily/2026-05-21.jsonl");
+    days[1] = pbtest_repo_path ("deploy/sample/arxiv-daily/2026-05-22.jsonl");
+    days[2] = pbtest_repo_path ("deploy/sample/arxiv-daily/2026-05-25.jsonl");
+    days[3] = NULL;
+    size_t distinct = s_distinct_ids (days);
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (days, &output), 0, "output: %s", output);
+    char expected[64];
+    snprintf (expected, sizeof expected, "%zu inserted, 0 updated", distinct);
+    cr_assert (strstr (output, expected), "want '%s', got: %s", expected, output);
+    free (output);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), (int64_t)distinct);
+    cr_assert_eq (s_count ("SELECT count(*) FROM event_log WHERE topic = 'paper.ingested'"),
+                  (int64_t)distinct);
+    //  The listing day comes from the file name; the earliest one is kept.
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper WHERE listed IS NULL"), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper WHERE listed > '2026-05-25'"), 0);
+
+    //  Again: nothing changes, nothing is emitted.
+    cr_assert_eq (s_paperctl_ingest (days, &output), 0);
+    cr_assert (strstr (output, "0 inserted, 0 updated"), "second run: %s", output);
+    free (output);
+    cr_assert_eq (s_count ("SELECT count(*) FROM event_log WHERE topic = 'paper.ingested'"),
+                  (int64_t)distinct);
+    for (int i = 0; i < 3; i++)
+        free (days[i]);
+}
+
+Test (ingest, newer_version_replaces_the_older_and_the_older_changes_nothing)
+{
+    const char v1[] = "{\"id\": \"2501.00001v1\", \"title\": \"First  title\\n  broken\","
+                      " \"summary\": \"One.\", \"authors\": [\"A. Author\"]}\n";
+    const char v2[] = "{\"id\": \"http://arxiv.org/abs/2501.00001v2\", \"title\": \"Second title\","
+                      " \"summary\": \"Two.\", \"authors\": [\"A. Author\", \"B. Author\"]}\n";
+    char *first = s_write_temp ("v1.jsonl", v1, sizeof v1 - 1);
+    char *second = s_write_temp ("v2.jsonl", v2, sizeof v2 - 1);
+    char *output;
+    char *files[] = {first, NULL};
+    cr_assert_eq (s_paperctl_ingest (files, &output), 0, "%s", output);
+    free (output);
+    PGresult *row =
+        pb_db_query (s_db, "SELECT title, version FROM paper WHERE id = '2501.00001'", NULL);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0), "First title broken");
+    PQclear (row);
+    files[0] = second;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 0, "%s", output);
+    cr_assert (strstr (output, "0 inserted, 1 updated"), "%s", output);
+    free (output);
+    files[0] = first;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 0, "%s", output);
+    cr_assert (strstr (output, "0 inserted, 0 updated, 1 unchanged"), "%s", output);
+    free (output);
+    row = pb_db_query (s_db,
+                       "SELECT title, version, array_length (authors, 1) FROM paper"
+                       " WHERE id = '2501.00001'",
+                       NULL);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0), "Second title");
+    cr_assert_str_eq (PQgetvalue (row, 0, 1), "2");
+    cr_assert_str_eq (PQgetvalue (row, 0, 2), "2");
+    PQclear (row);
+    cr_assert_eq (s_count ("SELECT count(*) FROM event_log WHERE topic = 'paper.ingested'"), 2);
+    unlink (first);
+    unlink (second);
+    free (first);
+    free (second);
+}
+
+Test (ingest, bad_records_are_rejected_with_their_line_and_the_rest_are_kept)
+{
+    char abstract[70001];
+    memset (abstract, 'a', sizeof abstract - 1);
+    abstract[sizeof abstract - 1] = '\0';
+    char *data;
+    cr_assert_geq (
+        asprintf (
+            &data,
+            "{\"id\": \"2501.00002\", \"title\": \"Good one\"}\n"
+            "{\"id\": \"2501.00003\", \"summary\": \"no title here\"}\n"
+            "{\"id\": \"not-an-id\", \"title\": \"Bad id\"}\n"
+            "{\"id\": \"2501.00004\", \"title\": \"Bad \xff\xfe bytes\"}\n"
+            "{\"id\": \"2501.00005\", \"title\": \"Too long\", \"abstract\": \"%s\"}\n"
+            "{\"id\": \"2501.00006\", \"title\": \"truncated\n"
+            "{\"id\": \"2501.00007\", \"title\": \"Bad date\", \"published\": \"yesterday\"}\n"
+            "{\"title\": \"Minimal record\", \"abstract\": \"Only a title and abstract.\"}\n",
+            abstract),
+        0);
+    char *path = s_write_temp ("bad.jsonl", data, strlen (data));
+    char *files[] = {path, NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 1, "rejections must fail the run");
+    const char *expected[] = {":2: title: ",
+                              ":3: id 'not-an-id' is not an arXiv identifier",
+                              ":4: ",
+                              ":5: abstract: 70000 bytes, longer than the limit",
+                              ":6: ",
+                              ":7: published 'yesterday' is not a date",
+                              "2 inserted, 0 updated, 0 unchanged, 6 rejected"};
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++)
+        cr_assert (strstr (output, expected[i]), "missing '%s' in: %s", expected[i], output);
+    free (output);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), 2);
+    //  The record without an id got a stable id; sent again it is the same row.
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper WHERE id LIKE 't:%'"), 1);
+    s_paperctl_ingest (files, &output);
+    cr_assert (strstr (output, "0 inserted, 0 updated, 2 unchanged"), "%s", output);
+    free (output);
+    unlink (path);
+    free (path);
+    free (data);
+}
+
+Test (ingest, html_page_and_unknown_formats_are_refused_clearly)
+{
+    const char page[] = "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>";
+    char *path = s_write_temp ("page.xml", page, sizeof page - 1);
+    char *files[] = {path, NULL};
+    char *program = pbtest_program ("paperctl");
+    char command[8400];
+    snprintf (command, sizeof command, "%s ingest %s 2>&1 | grep -q 'is an HTML page'", program,
+              path);
+    cr_assert_eq (pbtest_shell (command), 0);
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 1);
+    free (output);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), 0);
+    unlink (path);
+    free (path);
+    free (program);
+}
+
+Test (ingest, kaggle_snapshot_and_hugging_face_daily_papers_are_read)
+{
+    char *kaggle = pbtest_repo_path ("tests/data/kaggle/arxiv-metadata-oai-snapshot.head200.jsonl");
+    char *hf = pbtest_repo_path ("tests/data/hf/daily_papers-2024-10-25.json");
+    char *files[] = {kaggle, hf, NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 0, "%s", output);
+    cr_assert (strstr (output, "229 inserted"), "%s", output);
+    free (output);
+    //  Kaggle: versions give the dates, "authors" the names, a string the categories.
+    PGresult *row = pb_db_query (s_db,
+                                 "SELECT published, authors[1], categories[1], doi, version"
+                                 " FROM paper WHERE id = '0704.0001'",
+                                 NULL);
+    cr_assert_eq (PQntuples (row), 1);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0), "2007-04-02 19:18:42+00");
+    cr_assert_str_eq (PQgetvalue (row, 0, 1), "C. Bal\\'azs");
+    cr_assert_str_eq (PQgetvalue (row, 0, 2), "hep-ph");
+    cr_assert_str_eq (PQgetvalue (row, 0, 3), "10.1103/PhysRevD.76.013009");
+    cr_assert_str_eq (PQgetvalue (row, 0, 4), "2");
+    PQclear (row);
+    //  Hugging Face: the upvotes become the paper's external signal.
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper_signal WHERE source = 'hf'"), 29);
+    json_t *root = json_load_file (hf, 0, NULL);
+    json_t *first = json_object_get (json_array_get (root, 0), "paper");
+    char sql[256];
+    snprintf (sql, sizeof sql, "SELECT value FROM paper_signal WHERE paper_id = '%s'",
+              json_string_value (json_object_get (first, "id")));
+    cr_assert_eq (s_count (sql), json_integer_value (json_object_get (first, "upvotes")));
+    json_decref (root);
+    free (kaggle);
+    free (hf);
+}
