@@ -616,8 +616,10 @@ static const pb_field_t *s_find_field (const pb_schema_t *schema, const char *na
                                        uint32_t *index)
 {
     for (uint32_t i = 0; i < schema->field_count; i++) {
+        //  Keys are counted, not terminated, and may hold NUL bytes: compare
+        //  lengths first, then bytes, never reading past either.
         const char *candidate = schema->fields[i].name;
-        if (strncmp (candidate, name, length) == 0 && candidate[length] == '\0') {
+        if (strlen (candidate) == length && memcmp (candidate, name, length) == 0) {
             *index = i;
             return &schema->fields[i];
         }

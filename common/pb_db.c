@@ -285,18 +285,25 @@ int pb_db_transaction (pb_db_t *self, pb_db_transaction_fn *body, void *arg)
 {
     for (int attempt = 1;; attempt++) {
         if (pb_db_run (self, "BEGIN", NULL) >= 0) {
+            //  From here to the end of COMMIT a lost connection must fail the
+            //  statement, never reconnect and carry on outside the transaction:
+            //  a COMMIT sent again on a new connection "succeeds" with nothing
+            //  to commit.
             self->in_transaction = true;
             int outcome = body (self, arg);
-            self->in_transaction = false;
             if (outcome == 0) {
                 //  A body that ignored a failed statement leaves the
                 //  transaction aborted; COMMIT would quietly roll it back.
                 if (PQtransactionStatus (self->conn) != PQTRANS_INTRANS) {
                     if (self->sqlstate[0] == '\0')
                         s_set_error (self, "25P02", "transaction aborted by an earlier error");
-                } else if (pb_db_run (self, "COMMIT", NULL) >= 0)
+                } else if (pb_db_run (self, "COMMIT", NULL) >= 0) {
+                    self->in_transaction = false;
+                    s_set_error (self, "", "");
                     return 0;
+                }
             }
+            self->in_transaction = false;
         }
         s_abandon_transaction (self);
         if (!s_retryable (self->sqlstate) || attempt == TRANSACTION_ATTEMPTS)

@@ -149,6 +149,20 @@ int pb_date_parse (const char *text, int64_t *seconds)
     char zone[8] = "";
     while (isspace ((unsigned char)*text))
         text++;
+    //  A bare year or year and month (oai_dc dates): the first day of it.
+    size_t length = strlen (text);
+    while (length && isspace ((unsigned char)text[length - 1]))
+        length--;
+    if ((length == 4 && s_digits (text, 4))
+        || (length == 7 && s_digits (text, 4) && text[4] == '-' && s_digits (text + 5, 2))) {
+        tm.tm_year = atoi (text) - 1900;
+        tm.tm_mon = length == 7 ? atoi (text + 5) - 1 : 0;
+        tm.tm_mday = 1;
+        if (!s_valid_tm (&tm))
+            return -1;
+        *seconds = (int64_t)timegm (&tm);
+        return 0;
+    }
     if (sscanf (text, "%4d-%2d-%2d%n", &year, &month, &day, &used) == 3 && used == 10) {
         const char *rest = text + used;
         if (*rest == 'T' || *rest == ' ') {

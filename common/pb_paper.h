@@ -26,7 +26,8 @@ int pb_arxiv_id_parse (const char *text, size_t length, char id[PB_PAPER_ID_MAX 
 char *pb_text_normalize (const char *text, size_t length);
 
 //  Parses a date: RFC 3339 ("2021-04-20T16:07:14Z", "...+02:00"), RFC 2822
-//  ("Mon, 2 Apr 2007 19:18:42 GMT") or a day ("2026-05-21"). Sets *SECONDS
+//  ("Mon, 2 Apr 2007 19:18:42 GMT"), a day ("2026-05-21"), or a month or
+//  year alone ("2010", "2010-06": its first day). Sets *SECONDS
 //  since the epoch, UTC. Returns 0, or -1 if it is none of these.
 int pb_date_parse (const char *text, int64_t *seconds);
 

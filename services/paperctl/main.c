@@ -342,7 +342,7 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
     if (!run.client)
         return 1;
     msgpack_sbuffer_init (&run.papers);
-    pb_feed_sink_t sink = {s_ingest_paper, s_ingest_reject, &run};
+    pb_feed_sink_t sink = {s_ingest_paper, s_ingest_reject, &run, NULL};
     bool unusable = false;
     for (int i = 1; i < argc && !run.failed; i++) {
         size_t size;

@@ -240,3 +240,24 @@ Test (db, unreachable_server_gives_up_after_the_timeout)
     cr_assert_null (db);
     cr_assert_lt (zclock_mono () - start, 5000);
 }
+
+static int s_write_then_lose_the_connection_before_commit (pb_db_t *db, void *arg)
+{
+    cut_off_t *state = arg;
+    state->attempts++;
+    if (pb_db_run (db, "INSERT INTO note (id, body) VALUES (40, 'committed once')", NULL) < 0)
+        return -1;
+    if (state->attempts == 1)
+        s_terminate_backend (db);
+    return 0; //  the body is done; the connection dies before COMMIT
+}
+
+Test (db, commit_on_a_lost_connection_is_never_reported_as_success)
+{
+    cut_off_t state = {0};
+    cr_assert_eq (pb_db_transaction (s_db, s_write_then_lose_the_connection_before_commit, &state),
+                  0, "%s", pb_db_error (s_db));
+    cr_assert_eq (state.attempts, 2, "the lost COMMIT must run the body again");
+    cr_assert_eq (pb_db_run (s_db, "SELECT 1 FROM note WHERE id = 40", NULL), 1);
+    cr_assert_str_eq (pb_db_sqlstate (s_db), "", "a success leaves no stale error behind");
+}

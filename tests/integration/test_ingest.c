@@ -5,6 +5,7 @@
 #include "pbtest.h"
 
 #include <criterion/criterion.h>
+#include <glob.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -267,4 +268,158 @@ Test (ingest, kaggle_snapshot_and_hugging_face_daily_papers_are_read)
     json_decref (root);
     free (kaggle);
     free (hf);
+}
+
+//  Occurrences of NEEDLE in the file at PATH.
+static int s_occurrences (const char *path, const char *needle)
+{
+    char *text = pbtest_read_file (path, NULL);
+    cr_assert (text, "cannot read %s", path);
+    int count = 0;
+    for (const char *at = strstr (text, needle); at; at = strstr (at + 1, needle))
+        count++;
+    free (text);
+    return count;
+}
+
+//  Runs paperctl ingest on every file matching PATTERN (a shell glob in the
+//  repository); returns its output.
+static char *s_ingest_glob (const char *pattern, int *status)
+{
+    char *program = pbtest_program ("paperctl");
+    char *root = pbtest_repo_path ("");
+    char command[8400];
+    char path[] = "/tmp/pbtest-glob-XXXXXX";
+    close (mkstemp (path));
+    snprintf (command, sizeof command, "%s ingest %s%s > %s 2>&1", program, root, pattern, path);
+    *status = pbtest_shell (command);
+    char *output = pbtest_read_file (path, NULL);
+    unlink (path);
+    free (program);
+    free (root);
+    return output;
+}
+
+Test (ingest, arxiv_api_atom_responses_are_read_and_api_errors_rejected)
+{
+    int status;
+    char *output = s_ingest_glob ("tests/data/atom/*.json", &status);
+    //  Every <entry> is a paper but the one API error entry.
+    glob_t files;
+    char *pattern = pbtest_repo_path ("tests/data/atom/*.json");
+    cr_assert_eq (glob (pattern, 0, NULL, &files), 0);
+    int entries = 0, errors = 0;
+    for (size_t i = 0; i < files.gl_pathc; i++) {
+        entries += s_occurrences (files.gl_pathv[i], "<entry>");
+        errors += s_occurrences (files.gl_pathv[i], "/api/errors#");
+    }
+    globfree (&files);
+    free (pattern);
+    cr_assert_eq (errors, 2, "the error entry names /api/errors in its id and its link");
+    int64_t inserted, updated, unchanged, rejected;
+    const char *summary = strstr (output, " inserted, ");
+    cr_assert (summary, "%s", output);
+    while (summary > output && summary[-1] != '\n')
+        summary--;
+    cr_assert_eq (sscanf (summary, "%ld inserted, %ld updated, %ld unchanged, %ld rejected",
+                          &inserted, &updated, &unchanged, &rejected),
+                  4, "%s", output);
+    cr_assert_eq (rejected, 1, "%s", output);
+    cr_assert_eq (inserted + updated + unchanged, entries - 1);
+    cr_assert (strstr (output, "the arXiv API answered with an error: incorrect id format for abc"),
+               "%s", output);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), inserted);
+    free (output);
+}
+
+Test (ingest, oai_pmh_arxiv_records_are_read_with_authors_and_dates)
+{
+    int status;
+    char *output = s_ingest_glob ("tests/data/oai/*.xml", &status);
+    cr_assert_eq (status, 0, "%s", output);
+    glob_t files;
+    char *pattern = pbtest_repo_path ("tests/data/oai/*.xml");
+    cr_assert_eq (glob (pattern, 0, NULL, &files), 0);
+    int records = 0;
+    for (size_t i = 0; i < files.gl_pathc; i++)
+        records += s_occurrences (files.gl_pathv[i], "<record>");
+    globfree (&files);
+    free (pattern);
+    int64_t inserted, updated, unchanged, rejected;
+    cr_assert_eq (sscanf (output, "%ld inserted, %ld updated, %ld unchanged, %ld rejected",
+                          &inserted, &updated, &unchanged, &rejected),
+                  4, "%s", output);
+    cr_assert_eq (inserted + updated + unchanged, records, "%s", output);
+    PGresult *row = pb_db_query (s_db,
+                                 "SELECT authors[2], published::date, categories[1] FROM paper"
+                                 " WHERE id = '1601.03238'",
+                                 NULL);
+    cr_assert_eq (PQntuples (row), 1);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0), "Jieci Wang");
+    cr_assert_str_eq (PQgetvalue (row, 0, 1), "2016-01-13");
+    PQclear (row);
+    free (output);
+}
+
+Test (ingest, rss_listings_and_older_atom_spellings_are_read)
+{
+    char *rss = pbtest_repo_path ("tests/data/rss/cs.LG.rss");
+    char *atom = pbtest_repo_path ("tests/data/atom-old/query-2009.xml");
+    char *files[] = {rss, atom, NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 0, "%s", output);
+    cr_assert (strstr (output, "4 inserted"), "%s", output);
+    free (output);
+    PGresult *row = pb_db_query (s_db,
+                                 "SELECT abstract, authors[2], listed, version FROM paper"
+                                 " WHERE id = '2605.20001'",
+                                 NULL);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0),
+                      "We propose a method in which the learning rate is itself learned.");
+    cr_assert_str_eq (PQgetvalue (row, 0, 1), "Alan Turing");
+    cr_assert_str_eq (PQgetvalue (row, 0, 2), "2026-05-21");
+    PQclear (row);
+    row = pb_db_query (s_db,
+                       "SELECT title, version, categories, published FROM paper"
+                       " WHERE id = 'hep-th/9901001'",
+                       NULL);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0), "A test title split over two lines");
+    cr_assert_str_eq (PQgetvalue (row, 0, 1), "3");
+    cr_assert_str_eq (PQgetvalue (row, 0, 2), "{hep-th,gr-qc}", "the primary category first");
+    cr_assert_str_eq (PQgetvalue (row, 0, 3), "1999-01-01 17:00:00+00");
+    PQclear (row);
+    free (rss);
+    free (atom);
+}
+
+Test (ingest, entity_expansion_and_truncated_xml_are_refused_whole)
+{
+    const char bomb[] = "<?xml version=\"1.0\"?>\n<!DOCTYPE feed [\n"
+                        " <!ENTITY a \"aaaaaaaaaa\">\n <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n"
+                        " <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n]>\n"
+                        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>2501.00009</id>"
+                        "<title>&c;</title></entry></feed>\n";
+    char *original = pbtest_repo_path ("tests/data/atom-old/query-2009.xml");
+    size_t size;
+    char *whole = pbtest_read_file (original, &size);
+    char *bomb_path = s_write_temp ("bomb.xml", bomb, sizeof bomb - 1);
+    //  Cut in the middle of the second entry: the first is complete, but a
+    //  truncated document yields nothing at all.
+    char *cut = strstr (whole, "Second entry");
+    char *truncated_path = s_write_temp ("truncated.xml", whole, (size_t)(cut - whole));
+    char *program = pbtest_program ("paperctl");
+    char command[8400];
+    snprintf (command, sizeof command,
+              "%s ingest %s 2>&1 | grep -q 'declares XML entities' && "
+              "%s ingest %s 2>&1 | grep -q 'not well-formed XML'",
+              program, bomb_path, program, truncated_path);
+    cr_assert_eq (pbtest_shell (command), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), 0);
+    unlink (bomb_path);
+    unlink (truncated_path);
+    free (bomb_path);
+    free (truncated_path);
+    free (whole);
+    free (original);
+    free (program);
 }

@@ -624,3 +624,29 @@ Test (codec, utf8_check_never_reads_past_the_end)
         free (ascii);
     }
 }
+
+Test (codec, keys_with_nul_bytes_never_match_and_never_overread)
+{
+    //  "title\0" + 5000 bytes looks like "title" to strncmp; it is an
+    //  unknown key, and comparing it must not read past the name "title".
+    msgpack_pack_map (&s_packer, 4);
+    size_t length = 6 + 5000;
+    char *key = malloc (length);
+    memcpy (key, "title", 6);
+    memset (key + 6, 'A', 5000);
+    msgpack_pack_str (&s_packer, length);
+    msgpack_pack_str_body (&s_packer, key, length);
+    s_str ("not the title");
+    s_key ("id");
+    s_str ("x");
+    s_key ("version");
+    msgpack_pack_int (&s_packer, 1);
+    s_key ("title");
+    s_str ("The title");
+    free (key);
+    paper_t out;
+    pb_codec_error_t error;
+    cr_assert_eq (s_decode_paper (s_buffer.data, s_buffer.size, &out, &error), 0, "%s",
+                  error.message);
+    cr_assert (pb_str_eq (out.title, "The title"));
+}
