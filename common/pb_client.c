@@ -147,6 +147,8 @@ int pb_client_call (pb_client_t *self, const char *method, const void *body, siz
             //  Lazy Pirate: a fresh socket drops whatever the old one queued.
             pb_warn ("no reply to %s within %d ms; reconnecting and retrying (%d of %d)", method,
                      timeout_ms, attempt + 1, retries);
+            //  Linger 0: the old request must not be sent after all.
+            zsock_set_linger (self->socket, 0);
             zsock_destroy (&self->socket);
             self->socket = pb_bus_socket (self->config, PB_BUS_DEALER,
                                           pb_config_str (self->config, PB_CONF_BUS_REQUESTS));

@@ -48,7 +48,8 @@ pb_feed_format_t pb_feed_detect (const char *data, size_t size)
         return PB_FEED_UNKNOWN;
     if (*start == '{') {
         //  A recorded response is one object with these keys, usually first.
-        if (s_within (start, left, 512, "\"status_code\"") && s_within (start, left, 512, "\"url\""))
+        if (s_within (start, left, 512, "\"status_code\"") &&
+            s_within (start, left, 512, "\"url\""))
             return PB_FEED_RECORDED;
         return PB_FEED_JSON_LINES;
     }
@@ -112,13 +113,13 @@ const char *pb_feed_source (pb_feed_format_t format)
 
 //  Builds and emits one paper message; the strings stay owned by the JSON.
 typedef struct {
-    pb_paper_t paper;           //  what is being filled
-    pb_str_t authors[MAX_LIST]; //  storage for paper.authors
-    pb_str_t categories[64];    //  storage for paper.categories
-    char *author_text;          //  "A, B and C" split in place, owned
-    char *category_text;        //  "cs.LG stat.ML" split in place, owned
+    pb_paper_t paper;                     //  what is being filled
+    pb_str_t authors[MAX_LIST];           //  storage for paper.authors
+    pb_str_t categories[64];              //  storage for paper.categories
+    char *author_text;                    //  "A, B and C" split in place, owned
+    char *category_text;                  //  "cs.LG stat.ML" split in place, owned
     xmlChar *owned[64 + MAX_XML_AUTHORS]; //  XML texts the paper points into
-    size_t owned_count;         //  how many
+    size_t owned_count;                   //  how many
 } builder_t;
 
 static void s_set_str (builder_t *b, int field, pb_str_t *slot, json_t *value)
@@ -451,7 +452,8 @@ static void s_xml_author (builder_t *b, pb_str_t name)
 static void s_xml_category (builder_t *b, pb_str_t term)
 {
     for (uint32_t i = 0; i < b->paper.categories.count; i++)
-        if (b->categories[i].len == term.len && memcmp (b->categories[i].ptr, term.ptr, term.len) == 0)
+        if (b->categories[i].len == term.len &&
+            memcmp (b->categories[i].ptr, term.ptr, term.len) == 0)
             return;
     if (term.len && b->paper.categories.count < 64) {
         b->categories[b->paper.categories.count++] = term;
@@ -511,7 +513,8 @@ static long s_atom (const char *name, xmlNode *feed, pb_feed_sink_t *sink, build
         s_xml_field (b, entry, "comment", PB_paper_comment, &b->paper.comment);
         s_xml_field (b, entry, "journal_ref", PB_paper_journal_ref, &b->paper.journal_ref);
         s_xml_field (b, entry, "doi", PB_paper_doi, &b->paper.doi);
-        for (xmlNode *author = s_child (entry, "author"); author; author = s_next (author, "author"))
+        for (xmlNode *author = s_child (entry, "author"); author;
+             author = s_next (author, "author"))
             s_xml_author (b, s_own (b, xmlNodeGetContent (s_child (author, "name"))));
         xmlNode *primary = s_child (entry, "primary_category");
         if (primary)
@@ -559,7 +562,8 @@ static void s_oai_raw (xmlNode *raw, builder_t *b)
             s_xml_category (b, (pb_str_t){term, (uint32_t)strlen (term)});
     }
     int versions = 0;
-    for (xmlNode *version = s_child (raw, "version"); version; version = s_next (version, "version")) {
+    for (xmlNode *version = s_child (raw, "version"); version;
+         version = s_next (version, "version")) {
         pb_str_t date = s_own (b, xmlNodeGetContent (s_child (version, "date")));
         if (date.len && versions == 0) {
             b->paper.published = date;
@@ -599,8 +603,7 @@ static void s_oai_record (xmlNode *record, const char *position, pb_feed_sink_t 
     s_begin (b, position);
     if (raw) {
         s_oai_raw (raw, b);
-    }
-    else if (arxiv) {
+    } else if (arxiv) {
         s_xml_field (b, arxiv, "id", PB_paper_id, &b->paper.id);
         s_xml_field (b, arxiv, "title", PB_paper_title, &b->paper.title);
         s_xml_field (b, arxiv, "abstract", PB_paper_abstract, &b->paper.abstract);
@@ -631,14 +634,15 @@ static void s_oai_record (xmlNode *record, const char *position, pb_feed_sink_t 
             for (char *term = strtok (text, " \t\n"); term; term = strtok (NULL, " \t\n"))
                 s_xml_category (b, (pb_str_t){term, (uint32_t)strlen (term)});
         }
-    }
-    else if (dc) {
+    } else if (dc) {
         s_xml_field (b, dc, "title", PB_paper_title, &b->paper.title);
         s_xml_field (b, dc, "description", PB_paper_abstract, &b->paper.abstract);
         s_xml_field (b, dc, "date", PB_paper_published, &b->paper.published);
-        for (xmlNode *creator = s_child (dc, "creator"); creator; creator = s_next (creator, "creator"))
+        for (xmlNode *creator = s_child (dc, "creator"); creator;
+             creator = s_next (creator, "creator"))
             s_xml_author (b, s_own (b, xmlNodeGetContent (creator)));
-        for (xmlNode *subject = s_child (dc, "subject"); subject; subject = s_next (subject, "subject"))
+        for (xmlNode *subject = s_child (dc, "subject"); subject;
+             subject = s_next (subject, "subject"))
             s_xml_category (b, s_own (b, xmlNodeGetContent (subject)));
         for (xmlNode *identifier = s_child (dc, "identifier"); identifier;
              identifier = s_next (identifier, "identifier")) {
@@ -646,18 +650,15 @@ static void s_oai_record (xmlNode *record, const char *position, pb_feed_sink_t 
             if (strstr (text.ptr, "arxiv.org/abs/")) {
                 b->paper.id = text;
                 pb_set_present (&b->paper, PB_paper_id);
-            }
-            else if (strncmp (text.ptr, "doi:", 4) == 0 || strncmp (text.ptr, "10.", 3) == 0) {
+            } else if (strncmp (text.ptr, "doi:", 4) == 0 || strncmp (text.ptr, "10.", 3) == 0) {
                 b->paper.doi = strncmp (text.ptr, "doi:", 4) == 0
                                    ? (pb_str_t){text.ptr + 4, text.len - 4}
                                    : text;
                 pb_set_present (&b->paper, PB_paper_doi);
             }
         }
-    }
-    else {
-        sink->reject (position, "a record with no arXiv, arXivRaw or oai_dc metadata",
-                      sink->arg);
+    } else {
+        sink->reject (position, "a record with no arXiv, arXivRaw or oai_dc metadata", sink->arg);
         s_emit_nothing (b);
         return;
     }
@@ -748,7 +749,8 @@ static long s_rss (const char *name, xmlNode *root, pb_feed_sink_t *sink, builde
         if (creator) {
             //  One dc:creator with every name, comma-separated.
             pb_str_t all = s_own (b, xmlNodeGetContent (creator));
-            for (char *author = strtok ((char *)all.ptr, ","); author; author = strtok (NULL, ",")) {
+            for (char *author = strtok ((char *)all.ptr, ","); author;
+                 author = strtok (NULL, ",")) {
                 while (*author == ' ' || *author == '\n')
                     author++;
                 s_xml_author (b, (pb_str_t){author, (uint32_t)strlen (author)});
@@ -809,10 +811,10 @@ static long s_xml (const char *name, const char *data, size_t size, pb_feed_form
     builder_t *builder = calloc (1, sizeof *builder);
     msgpack_sbuffer buffer;
     msgpack_sbuffer_init (&buffer);
-    long papers = format == PB_FEED_ATOM  ? s_atom (name, root, sink, builder, &buffer)
-                  : format == PB_FEED_OAI ? s_oai (name, root, sink, builder, &buffer, error,
-                                                   error_size)
-                                          : s_rss (name, root, sink, builder, &buffer);
+    long papers = format == PB_FEED_ATOM ? s_atom (name, root, sink, builder, &buffer)
+                  : format == PB_FEED_OAI
+                      ? s_oai (name, root, sink, builder, &buffer, error, error_size)
+                      : s_rss (name, root, sink, builder, &buffer);
     msgpack_sbuffer_destroy (&buffer);
     free (builder);
     xmlFreeDoc (document);
@@ -866,8 +868,7 @@ long pb_feed_parse (const char *name, const char *data, size_t size, pb_feed_sin
     case PB_FEED_RECORDED:
         return s_recorded (name, data, size, sink, error, error_size);
     case PB_FEED_HTML:
-        snprintf (error, error_size, "%s is an HTML page, not a paper feed (an error page?)",
-                  name);
+        snprintf (error, error_size, "%s is an HTML page, not a paper feed (an error page?)", name);
         return -1;
     default:
         snprintf (error, error_size,

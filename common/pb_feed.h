@@ -8,9 +8,9 @@
     formats, RSS 2.0 and RSS 1.0 listings, and recorded HTTP responses
     ({"url", "status_code", "body"}) holding any of these. XML is parsed by
     libxml2 with no network access and no entity declarations accepted, so an
-    entity-expansion attack is refused before it can expand. A record the parser cannot read is reported with
-    its position and the rest go on; whether a readable record is acceptable
-    (an id that is no arXiv id, a field over its limit) is ingest's call.
+    entity-expansion attack is refused before it can expand. A record the parser cannot read is
+   reported with its position and the rest go on; whether a readable record is acceptable (an id
+   that is no arXiv id, a field over its limit) is ingest's call.
 */
 #ifndef PB_FEED_H
 #define PB_FEED_H

@@ -153,8 +153,8 @@ int pb_date_parse (const char *text, int64_t *seconds)
     size_t length = strlen (text);
     while (length && isspace ((unsigned char)text[length - 1]))
         length--;
-    if ((length == 4 && s_digits (text, 4))
-        || (length == 7 && s_digits (text, 4) && text[4] == '-' && s_digits (text + 5, 2))) {
+    if ((length == 4 && s_digits (text, 4)) ||
+        (length == 7 && s_digits (text, 4) && text[4] == '-' && s_digits (text + 5, 2))) {
         tm.tm_year = atoi (text) - 1900;
         tm.tm_mon = length == 7 ? atoi (text + 5) - 1 : 0;
         tm.tm_mday = 1;

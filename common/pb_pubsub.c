@@ -62,6 +62,7 @@ struct _pb_subscriber_t {
     int64_t last_bus_heard; //  ms of the last message from the bus
     int64_t last_catch_up;  //  ms of the last check of the log
     int64_t replayed;       //  events delivered from the log
+    int timer_id;           //  the catch-up timer in loop
 };
 
 static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg);
@@ -128,6 +129,8 @@ void pb_subscriber_destroy (pb_subscriber_t **self_p)
     pb_subscriber_t *self = *self_p;
     if (self->loop && self->socket)
         zloop_reader_end (self->loop, self->socket);
+    if (self->loop)
+        zloop_timer_end (self->loop, self->timer_id);
     zsock_destroy (&self->socket);
     zlistx_destroy (&self->follows);
     free (self);
@@ -222,8 +225,15 @@ static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
     follow_t *follow = s_follow_find (self, topic);
     if (follow && event.seq > follow->position) {
         follow->stalled = false;
-        if (event.seq > follow->position + 1)
+        if (event.seq > follow->position + 1) {
             s_replay (self, follow, event.seq - 1);
+            if (!self->db && follow->position < event.seq - 1) {
+                //  Without the log a gap cannot be filled: say so, go on.
+                pb_warn ("%s: events %lld..%lld missed and no event log to read them from", topic,
+                         (long long)follow->position + 1, (long long)event.seq - 1);
+                follow->position = event.seq - 1;
+            }
+        }
         s_deliver (follow, &event);
     }
     zframe_destroy (&frame);
@@ -264,7 +274,7 @@ void pb_subscriber_attach (pb_subscriber_t *self, zloop_t *loop)
 {
     self->loop = loop;
     zloop_reader (loop, self->socket, s_socket_ready, self);
-    zloop_timer (loop, (size_t)self->heartbeat_ms, 0, s_tick, self);
+    self->timer_id = zloop_timer (loop, (size_t)self->heartbeat_ms, 0, s_tick, self);
 }
 
 int64_t pb_subscriber_position (pb_subscriber_t *self, const char *topic)

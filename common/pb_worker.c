@@ -102,8 +102,11 @@ static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
     size_t status_length = pb_bus_status_text (response.status, status);
     zmq_send (socket, PB_BUS_WORKER_HEADER, 4, ZMQ_SNDMORE);
     zmq_send (socket, &command, 1, ZMQ_SNDMORE);
-    if (zmq_msg_send (&parts[2], socket, ZMQ_SNDMORE) < 0)
+    if (zmq_msg_send (&parts[2], socket, ZMQ_SNDMORE) < 0) {
+        //  Left empty, so that the caller's close later is harmless.
         zmq_msg_close (&parts[2]);
+        zmq_msg_init (&parts[2]);
+    }
     zmq_send (socket, status, status_length, ZMQ_SNDMORE);
     zmq_send (socket, response.body.data, response.body.size, 0);
     self->reply_buffer = response.body;

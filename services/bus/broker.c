@@ -32,12 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FRAMES    8    //  frames in any valid message; more is garbage
-#define TICK_MS       50   //  how often queued requests are checked for expiry
-#define EVENT_BURST   512  //  events forwarded per wake-up before other sockets get a turn
-#define REQUEST_BURST 256  //  request-socket messages handled per wake-up
-#define SLAB_CHUNK    1024 //  request slots allocated at a time
-#define ADDRESS_MAX   255  //  bytes of a ZeroMQ routing id
+#define MAX_FRAMES    8     //  frames in any valid message; more is garbage
+#define TICK_MS       50    //  how often queued requests are checked for expiry
+#define EVENT_BURST   512   //  events forwarded per wake-up before other sockets get a turn
+#define REQUEST_BURST 256   //  request-socket messages handled per wake-up
+#define SLAB_CHUNK    1024  //  request slots allocated at a time
+#define ADDRESS_MAX   255   //  bytes of a ZeroMQ routing id
+#define MAX_SERVICES  10000 //  services the bus keeps track of at once
 
 typedef struct _service_t service_t;
 typedef struct _worker_t worker_t;
@@ -52,7 +53,8 @@ typedef struct {
     zmq_msg_t body;       //  msgpack body
     service_t *service;   //  where it goes
     worker_t *worker;     //  who has it, when in flight
-    int64_t deadline;     //  when queued: give up at this time (ms)
+    int64_t deadline;     //  queued: give up waiting for a worker at this time (ms);
+                          //  in flight: answer timeout at this time
     uint32_t generation;  //  bumped each time the slot is reused
     uint32_t next_free;   //  free list link while the slot is unused
     bool used;            //  holds a request
@@ -98,6 +100,7 @@ struct _broker_t {
     int64_t dispatches;         //  requests given to workers, for LRU order
     int64_t heartbeat_ms;       //  heartbeat interval
     int64_t wait_ms;            //  how long a request may wait for a worker
+    int64_t work_ms;            //  how long a worker may hold a request
     int64_t started;            //  ms at creation
     int64_t last_heartbeat;     //  ms of the last heartbeat round
     pb_bus_counters_t counters; //  whole-bus counters, sent as they are by bus.status
@@ -108,8 +111,11 @@ struct _broker_t {
 //  Sends MESSAGE (moved; closed if the send fails) as one part.
 static void s_send_msg (broker_t *self, zmq_msg_t *message, bool more)
 {
-    if (zmq_msg_send (message, self->router_handle, more ? ZMQ_SNDMORE : 0) < 0)
+    if (zmq_msg_send (message, self->router_handle, more ? ZMQ_SNDMORE : 0) < 0) {
+        //  Left empty, so that the owner's own close later is harmless.
         zmq_msg_close (message);
+        zmq_msg_init (message);
+    }
 }
 
 static void s_send_bytes (broker_t *self, const void *data, size_t size, bool more)
@@ -280,6 +286,14 @@ static void s_fail_request (broker_t *self, uint32_t slot, int code, const char 
 
 /* ==== Services and workers ==== */
 
+static service_t *s_service_find (broker_t *self, const char *name, size_t length)
+{
+    char key[PB_BUS_SERVICE_MAX + 1];
+    memcpy (key, name, length);
+    key[length] = '\0';
+    return zhashx_lookup (self->services, key);
+}
+
 static service_t *s_service_require (broker_t *self, const char *name, size_t length)
 {
     char key[PB_BUS_SERVICE_MAX + 1];
@@ -368,6 +382,7 @@ static void s_give (broker_t *self, worker_t *worker, uint32_t slot)
 {
     request_t *request = s_slot (self, slot);
     request->worker = worker;
+    request->deadline = zclock_mono () + self->work_ms;
     worker->in_flight++;
     worker->last_given = ++self->dispatches;
     uint64_t ticket = s_ticket (self, slot);
@@ -446,11 +461,13 @@ static void s_client_message (broker_t *self, zmq_msg_t *parts, int count)
             self->counters.dropped_frames++;
         return;
     }
+    self->counters.requests++;
     if (zmq_msg_size (&parts[3]) > 64) {
-        self->counters.dropped_frames++;
+        //  Answered, with the id it gave, though the id breaks the rule.
+        s_reply_error (self, &parts[0], &parts[3], NULL, PB_E_MALFORMED,
+                       "a request id is at most 64 bytes, not %zu", zmq_msg_size (&parts[3]));
         return;
     }
-    self->counters.requests++;
     const char *method = zmq_msg_data (&parts[2]);
     size_t method_length = zmq_msg_size (&parts[2]);
     size_t service_length;
@@ -460,7 +477,17 @@ static void s_client_message (broker_t *self, zmq_msg_t *parts, int count)
                        (int)(method_length > 64 ? 64 : method_length), method);
         return;
     }
-    service_t *service = s_service_require (self, method, service_length);
+    service_t *service = s_service_find (self, method, service_length);
+    if (!service && zhashx_size (self->services) >= MAX_SERVICES) {
+        //  Names nobody serves cannot grow the bus without bound.
+        s_reply_error (self, &parts[0], &parts[3], NULL, PB_E_UNKNOWN_SERVICE,
+                       "no worker of service '%.*s' has registered, and the bus already tracks "
+                       "%d services",
+                       (int)service_length, method, MAX_SERVICES);
+        return;
+    }
+    if (!service)
+        service = s_service_require (self, method, service_length);
     service->requests++;
     uint32_t slot = s_slot_take (self);
     request_t *request = s_slot (self, slot);
@@ -518,7 +545,7 @@ static void s_worker_ready (broker_t *self, zmq_msg_t *parts, int count)
 //  parts: [0] address [1] PBW1 [2] REPLY [3] ticket [4] status [5] body
 static void s_worker_reply (broker_t *self, worker_t *worker, zmq_msg_t *parts, int count)
 {
-    if (count != 6 || zmq_msg_size (&parts[3]) != 8) {
+    if (count < 4 || zmq_msg_size (&parts[3]) != 8) {
         self->counters.dropped_frames++;
         return;
     }
@@ -532,10 +559,20 @@ static void s_worker_reply (broker_t *self, worker_t *worker, zmq_msg_t *parts, 
         return;
     }
     request_t *request = s_slot (self, slot);
-    int64_t status = s_msg_int (&parts[4], PB_E_INTERNAL);
-    if (status != PB_OK)
-        worker->service->errors++;
-    s_reply (self, &request->client, &request->request_id, (int)status, &parts[5]);
+    int64_t status = count == 6 ? s_msg_int (&parts[4], PB_E_INTERNAL) : PB_E_INTERNAL;
+    if (status < 0 || status > 65535)
+        status = PB_E_INTERNAL;
+    if (count != 6) {
+        //  A reply we cannot pass on still ends the request, with an error.
+        self->counters.dropped_frames++;
+        s_reply_error (self, &request->client, &request->request_id, worker->service, PB_E_INTERNAL,
+                       "the %s worker sent a malformed reply (%d frames)", worker->service->name,
+                       count - 1);
+    } else {
+        if (status != PB_OK)
+            worker->service->errors++;
+        s_reply (self, &request->client, &request->request_id, (int)status, &parts[5]);
+    }
     s_slot_free (self, slot);
     worker->in_flight--;
     worker->served++;
@@ -750,6 +787,39 @@ static void s_expire_requests (broker_t *self, int64_t now)
     }
 }
 
+//  Requests a worker has held past their deadline are answered timeout and
+//  give the worker its credit back; a late reply then finds no ticket.
+static void s_expire_in_flight (broker_t *self, int64_t now)
+{
+    for (size_t chunk = 0; chunk < self->slab_chunks; chunk++)
+        for (uint32_t i = 0; i < SLAB_CHUNK; i++) {
+            request_t *request = &self->slab[chunk][i];
+            if (!request->used || !request->worker || request->deadline > now)
+                continue;
+            worker_t *worker = request->worker;
+            worker->in_flight--;
+            s_fail_request (self, (uint32_t)(chunk * SLAB_CHUNK + i), PB_E_TIMEOUT,
+                            "the %s worker did not answer within %lld ms", worker->service->name,
+                            (long long)self->work_ms);
+            s_dispatch (self, worker->service);
+        }
+}
+
+//  Forgets services that nobody serves and nobody waits for, so that
+//  requests for made-up names leave nothing behind.
+static void s_forget_unserved (broker_t *self)
+{
+    zlistx_t *idle = zlistx_new ();
+    for (service_t *service = zhashx_first (self->services); service;
+         service = zhashx_next (self->services))
+        if (!service->ever_had_worker && service->queue_size == 0 &&
+            zlistx_size (service->workers) == 0 && strcmp (service->name, "bus") != 0)
+            zlistx_add_end (idle, service->name);
+    for (char *name = zlistx_first (idle); name; name = zlistx_next (idle))
+        zhashx_delete (self->services, name);
+    zlistx_destroy (&idle);
+}
+
 static int s_tick (zloop_t *loop, int timer_id, void *arg)
 {
     (void)loop;
@@ -757,8 +827,10 @@ static int s_tick (zloop_t *loop, int timer_id, void *arg)
     broker_t *self = arg;
     int64_t now = zclock_mono ();
     s_expire_requests (self, now);
+    s_expire_in_flight (self, now);
     if (now - self->last_heartbeat < self->heartbeat_ms)
         return 0;
+    s_forget_unserved (self);
     self->last_heartbeat = now;
     //  Heartbeat every worker; forget those silent for too long.
     zlistx_t *expired = zlistx_new ();
@@ -861,6 +933,7 @@ broker_t *broker_new (pb_config_t *config)
     self->config = config;
     self->heartbeat_ms = pb_config_int (config, PB_CONF_HEARTBEAT_MS);
     self->wait_ms = pb_config_int (config, PB_CONF_BUS_WAIT_MS);
+    self->work_ms = pb_config_int (config, PB_CONF_REQUEST_TIMEOUT_MS);
     self->started = zclock_mono ();
     self->free_slot = UINT32_MAX;
     self->services = zhashx_new ();

@@ -561,3 +561,59 @@ Test (bus, oversized_message_is_refused_and_the_bus_serves_on)
     kill (worker, SIGKILL);
     kill (bus, SIGKILL);
 }
+
+Test (bus, requests_for_made_up_services_leave_nothing_behind)
+{
+    pid_t bus = pbtest_bus_start ();
+    pb_config_t *config = pbtest_config ();
+    pb_client_t *client = pb_client_new (config);
+    enum { NAMES = 10500 };
+    for (int i = 0; i < NAMES; i++) {
+        char method[32];
+        snprintf (method, sizeof method, "made-up-%d.x", i);
+        cr_assert (pb_client_send (client, method, BODY ("\x80")));
+    }
+    for (int i = 0; i < NAMES; i++) {
+        pb_reply_t reply = {0};
+        cr_assert_eq (pb_client_recv (client, 10000, &reply), 0, "reply %d missing", i);
+        cr_assert_eq (reply.status, PB_E_UNKNOWN_SERVICE, "%s", reply.error);
+        pb_reply_reset (&reply);
+    }
+    //  Forgotten within a heartbeat or two: bus.status stays small and readable.
+    zclock_sleep (HEARTBEAT_MS * 3);
+    pb_reply_t reply = {0};
+    cr_assert_eq (pb_client_call (client, "bus.status", BODY ("\x80"), 3000, 0, &reply), 0);
+    pb_arena_t *arena = pb_arena_new ();
+    pb_status_reply_t status;
+    pb_codec_error_t error;
+    cr_assert_eq (pb_decode (zframe_data (reply.body), zframe_size (reply.body), 1 << 24,
+                             &pb_status_reply_schema, &status, arena, &error),
+                  0, "%s", error.message);
+    cr_assert_lt (status.services.count, 10, "%u services still tracked", status.services.count);
+    pb_arena_destroy (&arena);
+    pb_reply_reset (&reply);
+    pb_client_destroy (&client);
+    pb_config_destroy (&config);
+    kill (bus, SIGKILL);
+}
+
+Test (bus, a_worker_holding_a_request_too_long_gets_it_answered_timeout)
+{
+    setenv ("PAPERBUS_REQUEST_TIMEOUT_MS", "500", 1);
+    pid_t bus = pbtest_bus_start ();
+    pid_t worker = pbtest_worker_start ("echo", 1);
+    pbtest_wait_for_workers ("echo", 1);
+    pb_config_t *config = pbtest_config ();
+    pb_client_t *client = pb_client_new (config);
+    int64_t start = zclock_mono ();
+    cr_assert (pb_client_send (client, "echo.sleep", BODY ("\x81\xa2ms\xcd\x0b\xb8"))); //  3 s
+    pb_reply_t reply = {0};
+    cr_assert_eq (pb_client_recv (client, 5000, &reply), 0);
+    cr_assert_eq (reply.status, PB_E_TIMEOUT, "%s", reply.error);
+    cr_assert_lt (zclock_mono () - start, 1500);
+    pb_reply_reset (&reply);
+    pb_client_destroy (&client);
+    pb_config_destroy (&config);
+    kill (worker, SIGKILL);
+    kill (bus, SIGKILL);
+}

@@ -394,11 +394,12 @@ Test (ingest, rss_listings_and_older_atom_spellings_are_read)
 
 Test (ingest, entity_expansion_and_truncated_xml_are_refused_whole)
 {
-    const char bomb[] = "<?xml version=\"1.0\"?>\n<!DOCTYPE feed [\n"
-                        " <!ENTITY a \"aaaaaaaaaa\">\n <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n"
-                        " <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n]>\n"
-                        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>2501.00009</id>"
-                        "<title>&c;</title></entry></feed>\n";
+    const char bomb[] =
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE feed [\n"
+        " <!ENTITY a \"aaaaaaaaaa\">\n <!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">\n"
+        " <!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">\n]>\n"
+        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>2501.00009</id>"
+        "<title>&c;</title></entry></feed>\n";
     char *original = pbtest_repo_path ("tests/data/atom-old/query-2009.xml");
     size_t size;
     char *whole = pbtest_read_file (original, &size);
