@@ -259,10 +259,23 @@ static void s_ingest_flush (ingest_run_t *run)
     msgpack_pack_str_with_body (&packer, "papers", 6);
     msgpack_pack_array (&packer, (uint32_t)run->batch_count);
     msgpack_sbuffer_write (&request, run->papers.data, run->papers.size);
+    //  ingest.submit is idempotent, so a batch whose worker died, or that
+    //  found no worker or no database for a moment, is simply sent again.
     pb_reply_t reply = {0};
-    int rc =
-        pb_client_call (run->client, "ingest.submit", request.data, request.size,
-                        (int)pb_config_int (run->config, PB_CONF_REQUEST_TIMEOUT_MS), 3, &reply);
+    int rc = -1;
+    for (int attempt = 0; attempt < 6; attempt++) {
+        rc = pb_client_call (run->client, "ingest.submit", request.data, request.size,
+                             (int)pb_config_int (run->config, PB_CONF_REQUEST_TIMEOUT_MS), 2,
+                             &reply);
+        bool transient = rc == 0
+                         && (reply.status == PB_E_WORKER_DIED || reply.status == PB_E_NO_WORKER
+                             || reply.status == PB_E_TIMEOUT || reply.status == PB_E_UNAVAILABLE);
+        if (!transient || pb_service_stopping ())
+            break;
+        pb_warn ("batch not stored (%s); sending it again", reply.error);
+        pb_reply_reset (&reply);
+        zclock_sleep (250 << attempt);
+    }
     msgpack_sbuffer_destroy (&request);
     if (rc || reply.status != PB_OK) {
         fprintf (stderr, "paperctl ingest: a batch of %zu papers was not stored: %s\n",
