@@ -231,80 +231,142 @@ done:
 
 /* ==== ingest ==== */
 
-#define INGEST_BATCH 500 //  papers per ingest.submit
+#define INGEST_BATCH   2000 //  papers per ingest.submit
+#define INGEST_WINDOW  4    //  batches in flight at once, to keep every worker busy
+#define INGEST_RESENDS 6    //  times a batch is sent again after a transient failure
+
+//  A batch sent and not yet answered.
+typedef struct {
+    uint64_t request_id;     //  of its latest sending, 0 when the slot is free
+    msgpack_sbuffer request; //  the encoded ingest.submit body
+    int resends;             //  how often it was sent again
+} ingest_batch_t;
 
 typedef struct {
-    pb_config_t *config;    //  settings
-    pb_client_t *client;    //  to the bus
-    const char *source;     //  of the file being read
-    msgpack_sbuffer papers; //  encoded papers of the batch being filled
-    size_t batch_count;     //  how many are in it
-    int64_t totals[4];      //  inserted, updated, unchanged, rejected
-    bool failed;            //  a batch could not be stored
+    pb_config_t *config;                     //  settings
+    pb_client_t *client;                     //  to the bus
+    const char *source;                      //  of the file being read
+    msgpack_sbuffer papers;                  //  encoded papers of the batch being filled
+    size_t batch_count;                      //  how many are in it
+    ingest_batch_t in_flight[INGEST_WINDOW]; //  sent, awaiting their replies
+    int64_t totals[4];                       //  inserted, updated, unchanged, rejected
+    bool failed;                             //  a batch could not be stored
 } ingest_run_t;
 
-//  Sends the papers collected so far as one ingest.submit, and counts and
-//  prints what became of them.
+static bool s_transient (int status)
+{
+    return status == PB_E_WORKER_DIED || status == PB_E_NO_WORKER || status == PB_E_TIMEOUT ||
+           status == PB_E_UNAVAILABLE;
+}
+
+//  Counts and prints what became of a stored batch.
+static void s_ingest_outcomes (ingest_run_t *run, pb_reply_t *reply)
+{
+    pb_ingest_submit_reply_t result;
+    pb_codec_error_t error;
+    pb_arena_t *arena = pb_arena_new ();
+    if (pb_decode (zframe_data (reply->body), zframe_size (reply->body),
+                   (size_t)pb_config_int (run->config, PB_CONF_MAX_FRAME),
+                   &pb_ingest_submit_reply_schema, &result, arena, &error)) {
+        fprintf (stderr, "paperctl ingest: unreadable reply: %s\n", error.message);
+        run->failed = true;
+    } else {
+        run->totals[0] += result.inserted;
+        run->totals[1] += result.updated;
+        run->totals[2] += result.unchanged;
+        run->totals[3] += result.rejected;
+        for (uint32_t i = 0; i < result.outcomes.count; i++) {
+            pb_ingest_outcome_t *outcome = (pb_ingest_outcome_t *)result.outcomes.items + i;
+            if (pb_str_eq (outcome->outcome, "rejected"))
+                printf ("rejected %.*s: %.*s\n", (int)outcome->position.len, outcome->position.ptr,
+                        (int)outcome->reason.len, outcome->reason.ptr);
+        }
+    }
+    pb_arena_destroy (&arena);
+}
+
+//  Waits for one reply and settles its batch: counted when stored, sent again
+//  after a transient failure (ingest.submit is idempotent), or the run fails.
+//  A deadline without any reply sends every batch in flight again.
+static void s_ingest_settle_one (ingest_run_t *run)
+{
+    int timeout = (int)pb_config_int (run->config, PB_CONF_REQUEST_TIMEOUT_MS);
+    pb_reply_t reply = {0};
+    if (pb_client_recv (run->client, timeout, &reply)) {
+        for (int b = 0; b < INGEST_WINDOW && !run->failed; b++) {
+            ingest_batch_t *batch = &run->in_flight[b];
+            if (!batch->request_id)
+                continue;
+            if (++batch->resends > INGEST_RESENDS || pb_service_stopping ()) {
+                fprintf (stderr, "paperctl ingest: no answer from ingest after %d tries\n",
+                         batch->resends);
+                run->failed = true;
+                break;
+            }
+            batch->request_id = pb_client_send (run->client, "ingest.submit", batch->request.data,
+                                                batch->request.size);
+        }
+        return;
+    }
+    ingest_batch_t *batch = NULL;
+    for (int b = 0; b < INGEST_WINDOW; b++)
+        if (run->in_flight[b].request_id && run->in_flight[b].request_id == reply.request_id)
+            batch = &run->in_flight[b];
+    if (!batch) {
+        pb_reply_reset (&reply); //  an answer to an earlier sending of a resent batch
+        return;
+    }
+    if (reply.status == PB_OK) {
+        s_ingest_outcomes (run, &reply);
+        batch->request_id = 0;
+    } else if (s_transient (reply.status) && ++batch->resends <= INGEST_RESENDS &&
+               !pb_service_stopping ()) {
+        pb_warn ("batch not stored (%s); sending it again", reply.error);
+        zclock_sleep (100 << batch->resends);
+        batch->request_id =
+            pb_client_send (run->client, "ingest.submit", batch->request.data, batch->request.size);
+    } else {
+        fprintf (stderr, "paperctl ingest: a batch was not stored: %s\n", reply.error);
+        run->failed = true;
+        batch->request_id = 0;
+    }
+    pb_reply_reset (&reply);
+}
+
+static int s_ingest_busy (ingest_run_t *run)
+{
+    int busy = 0;
+    for (int b = 0; b < INGEST_WINDOW; b++)
+        busy += run->in_flight[b].request_id != 0;
+    return busy;
+}
+
+//  Sends the papers collected so far as one ingest.submit, first making room
+//  in the window.
 static void s_ingest_flush (ingest_run_t *run)
 {
     if (run->batch_count == 0 || run->failed)
         return;
-    msgpack_sbuffer request;
-    msgpack_sbuffer_init (&request);
+    while (!run->failed && s_ingest_busy (run) == INGEST_WINDOW)
+        s_ingest_settle_one (run);
+    ingest_batch_t *batch = NULL;
+    for (int b = 0; b < INGEST_WINDOW && !batch; b++)
+        if (!run->in_flight[b].request_id)
+            batch = &run->in_flight[b];
+    if (!batch)
+        return;
+    msgpack_sbuffer_clear (&batch->request);
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &request, msgpack_sbuffer_write);
+    msgpack_packer_init (&packer, &batch->request, msgpack_sbuffer_write);
     msgpack_pack_map (&packer, 2);
     msgpack_pack_str_with_body (&packer, "source", 6);
     msgpack_pack_str_with_body (&packer, run->source, strlen (run->source));
     msgpack_pack_str_with_body (&packer, "papers", 6);
     msgpack_pack_array (&packer, (uint32_t)run->batch_count);
-    msgpack_sbuffer_write (&request, run->papers.data, run->papers.size);
-    //  ingest.submit is idempotent, so a batch whose worker died, or that
-    //  found no worker or no database for a moment, is simply sent again.
-    pb_reply_t reply = {0};
-    int rc = -1;
-    for (int attempt = 0; attempt < 6; attempt++) {
-        rc = pb_client_call (run->client, "ingest.submit", request.data, request.size,
-                             (int)pb_config_int (run->config, PB_CONF_REQUEST_TIMEOUT_MS), 2,
-                             &reply);
-        bool transient = rc == 0
-                         && (reply.status == PB_E_WORKER_DIED || reply.status == PB_E_NO_WORKER
-                             || reply.status == PB_E_TIMEOUT || reply.status == PB_E_UNAVAILABLE);
-        if (!transient || pb_service_stopping ())
-            break;
-        pb_warn ("batch not stored (%s); sending it again", reply.error);
-        pb_reply_reset (&reply);
-        zclock_sleep (250 << attempt);
-    }
-    msgpack_sbuffer_destroy (&request);
-    if (rc || reply.status != PB_OK) {
-        fprintf (stderr, "paperctl ingest: a batch of %zu papers was not stored: %s\n",
-                 run->batch_count, reply.error);
-        run->failed = true;
-    } else {
-        pb_ingest_submit_reply_t result;
-        pb_codec_error_t error;
-        pb_arena_t *arena = pb_arena_new ();
-        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
-                       (size_t)pb_config_int (run->config, PB_CONF_MAX_FRAME),
-                       &pb_ingest_submit_reply_schema, &result, arena, &error)) {
-            fprintf (stderr, "paperctl ingest: unreadable reply: %s\n", error.message);
-            run->failed = true;
-        } else {
-            run->totals[0] += result.inserted;
-            run->totals[1] += result.updated;
-            run->totals[2] += result.unchanged;
-            run->totals[3] += result.rejected;
-            for (uint32_t i = 0; i < result.outcomes.count; i++) {
-                pb_ingest_outcome_t *outcome = (pb_ingest_outcome_t *)result.outcomes.items + i;
-                if (pb_str_eq (outcome->outcome, "rejected"))
-                    printf ("rejected %.*s: %.*s\n", (int)outcome->position.len,
-                            outcome->position.ptr, (int)outcome->reason.len, outcome->reason.ptr);
-            }
-        }
-        pb_arena_destroy (&arena);
-    }
-    pb_reply_reset (&reply);
+    msgpack_sbuffer_write (&batch->request, run->papers.data, run->papers.size);
+    batch->resends = 0;
+    batch->request_id =
+        pb_client_send (run->client, "ingest.submit", batch->request.data, batch->request.size);
     msgpack_sbuffer_clear (&run->papers);
     run->batch_count = 0;
 }
@@ -355,6 +417,8 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
     if (!run.client)
         return 1;
     msgpack_sbuffer_init (&run.papers);
+    for (int b = 0; b < INGEST_WINDOW; b++)
+        msgpack_sbuffer_init (&run.in_flight[b].request);
     pb_feed_sink_t sink = {s_ingest_paper, s_ingest_reject, &run, NULL};
     bool unusable = false;
     for (int i = 1; i < argc && !run.failed; i++) {
@@ -374,6 +438,10 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
         s_ingest_flush (&run);
         free (data);
     }
+    while (!run.failed && s_ingest_busy (&run))
+        s_ingest_settle_one (&run);
+    for (int b = 0; b < INGEST_WINDOW; b++)
+        msgpack_sbuffer_destroy (&run.in_flight[b].request);
     printf ("%lld inserted, %lld updated, %lld unchanged, %lld rejected\n",
             (long long)run.totals[0], (long long)run.totals[1], (long long)run.totals[2],
             (long long)run.totals[3]);
