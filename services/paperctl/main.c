@@ -3,7 +3,7 @@
     paperctl status [--json]         what the bus knows: services, workers, queues
     paperctl call METHOD [JSON]      call any service; prints the reply as JSON
     paperctl publish TOPIC JSON      append an event to the log, then publish it
-    paperctl ingest FILE...          send papers from files (or - for stdin) to ingest
+    paperctl ingest FILE... [--url URL]...  send papers from files (- for stdin) or URLs
     paperctl events                  list the event log's topics and their last seq
     paperctl events TOPIC [--after SEQ] [--limit N] [--follow]
                                      print TOPIC's events, one per line: SEQ TOPIC JSON
@@ -13,6 +13,7 @@
 */
 #include "paperbus.h"
 #include "pb_feed.h"
+#include "pb_http.h"
 #include "pb_json.h"
 
 #include <errno.h>
@@ -33,7 +34,8 @@ static void s_usage (FILE *out)
              "  status [--json]       what the bus knows: services, workers, queues, counters\n"
              "  call METHOD [JSON]    call a service (\"bus.status\" '{}'); print the reply\n"
              "  publish TOPIC JSON    append an event to the log, then publish it on the bus\n"
-             "  ingest FILE...        send the papers in FILEs (- for stdin) to ingest.submit\n"
+             "  ingest FILE... [--url URL]...\n"
+             "                        send the papers in FILEs (- for stdin) or at URLs to ingest\n"
              "  events                list the event log's topics and their last seq\n"
              "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
              "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n"
@@ -421,9 +423,35 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
         msgpack_sbuffer_init (&run.in_flight[b].request);
     pb_feed_sink_t sink = {s_ingest_paper, s_ingest_reject, &run, NULL};
     bool unusable = false;
+    pb_http_t *http = NULL;
     for (int i = 1; i < argc && !run.failed; i++) {
         size_t size;
-        char *data = s_read_all (argv[i], &size);
+        char *data;
+        const char *name = argv[i];
+        if (strcmp (argv[i], "--url") == 0 && i + 1 < argc) {
+            //  Fetched over HTTP(S), with retries and paperbus's User-Agent.
+            name = argv[++i];
+            if (!http)
+                http = pb_http_new (config);
+            pb_http_response_t response;
+            char error[512];
+            if (pb_http_get (http, name, &response, error, sizeof error)) {
+                fprintf (stderr, "paperctl ingest: %s\n", error);
+                unusable = true;
+                continue;
+            }
+            //  arXiv answers a bad query with 400 and an Atom error entry,
+            //  which the parser reports; other failures are errors here.
+            if (response.status != 200 && response.status != 400) {
+                fprintf (stderr, "paperctl ingest: %s answered HTTP %ld\n", name, response.status);
+                free (response.body);
+                unusable = true;
+                continue;
+            }
+            data = response.body;
+            size = response.size;
+        } else
+            data = s_read_all (argv[i], &size);
         if (!data) {
             fprintf (stderr, "paperctl ingest: cannot read %s: %s\n", argv[i], strerror (errno));
             unusable = true;
@@ -431,7 +459,7 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
         }
         run.source = pb_feed_source (pb_feed_detect (data, size));
         char error[512];
-        if (pb_feed_parse (argv[i], data, size, &sink, error, sizeof error) < 0) {
+        if (pb_feed_parse (name, data, size, &sink, error, sizeof error) < 0) {
             fprintf (stderr, "paperctl ingest: %s\n", error);
             unusable = true;
         }
@@ -447,6 +475,7 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
             (long long)run.totals[3]);
     msgpack_sbuffer_destroy (&run.papers);
     pb_client_destroy (&run.client);
+    pb_http_destroy (&http);
     return run.failed || unusable || run.totals[3] ? 1 : 0;
 }
 

@@ -525,3 +525,64 @@ Test (ingest, worker_killed_mid_batch_loses_and_doubles_nothing)
     free (program);
     s_ingest = second; //  the teardown kills the survivor
 }
+
+//  Starts tests/support/fixture_server.py on tests/data; returns its port.
+static int s_fixture_server (pid_t *pid, char *log_path)
+{
+    char *script = pbtest_repo_path ("tests/support/fixture_server.py");
+    char *data = pbtest_repo_path ("tests/data");
+    char port_path[64];
+    snprintf (port_path, sizeof port_path, "/tmp/pbtest-port-%d", (int)getpid ());
+    snprintf (log_path, 64, "/tmp/pbtest-http-%d.log", (int)getpid ());
+    unlink (port_path);
+    unlink (log_path);
+    char *argv[] = {"/usr/bin/python3", script, data, port_path, log_path, NULL};
+    *pid = pbtest_spawn (argv, NULL, NULL);
+    int port = 0;
+    for (int waited = 0; waited < 10000 && !port; waited += 50) {
+        char *text = pbtest_read_file (port_path, NULL);
+        port = text ? atoi (text) : 0;
+        free (text);
+        if (!port)
+            usleep (50 * 1000);
+    }
+    cr_assert (port, "the fixture server did not start");
+    unlink (port_path);
+    free (script);
+    free (data);
+    return port;
+}
+
+Test (ingest, urls_are_fetched_with_retries_and_our_user_agent)
+{
+    pid_t server;
+    char log_path[64];
+    int port = s_fixture_server (&server, log_path);
+    char rss[128], flaky[128], atom[128], missing[128];
+    snprintf (rss, sizeof rss, "http://127.0.0.1:%d/file/rss/cs.LG.rss", port);
+    snprintf (flaky, sizeof flaky, "http://127.0.0.1:%d/flaky/atom-old/query-2009.xml?fail=2",
+              port);
+    snprintf (atom, sizeof atom,
+              "http://127.0.0.1:%d/atom/atom/id_2104.12255v1_s0_m100_6ae69987ffe1.json", port);
+    snprintf (missing, sizeof missing, "http://127.0.0.1:%d/file/no/such/file", port);
+    char *ok[] = {"--url", rss, "--url", flaky, "--url", atom, NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (ok, &output), 0, "%s", output);
+    cr_assert (strstr (output, "5 inserted"), "%s", output);
+    free (output);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper WHERE id = '2104.12255'"), 1);
+    //  The flaky URL took three requests, all with paperbus's User-Agent.
+    cr_assert_eq (s_occurrences (log_path, "/flaky/atom-old/query-2009.xml"), 3);
+    cr_assert_eq (s_occurrences (log_path, " paperbus/"), 5);
+    char *bad[] = {"--url", missing, NULL};
+    cr_assert_eq (s_paperctl_ingest (bad, &output), 1);
+    free (output);
+    char *program = pbtest_program ("paperctl");
+    char command[512];
+    snprintf (command, sizeof command, "%s ingest --url %s 2>&1 | grep -q 'answered HTTP 404'",
+              program, missing);
+    cr_assert_eq (pbtest_shell (command), 0);
+    free (program);
+    kill (server, SIGKILL);
+    unlink (log_path);
+}
