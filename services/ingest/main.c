@@ -7,13 +7,19 @@
     the reply says what became of each paper: inserted, updated, unchanged, or
     rejected with the reason. Submitting the same batch again changes
     nothing and emits nothing, so clients may retry freely.
+
+    Serves ingest.harvest and ingest.harvest_status too: a harvest of an
+    arXiv category is a row in PostgreSQL, worked through one page at a time
+    by whichever worker's harvester holds its lease (see harvest.h).
 */
+#include "harvest.h"
 #include "paperbus.h"
 #include "records.h"
 #include "store.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     pb_config_t *config;       //  settings
@@ -75,7 +81,8 @@ static int s_submit (const pb_request_t *request, pb_response_t *response, void 
     store_change_t *changes = calloc (valid + 1, sizeof *changes);
     store_event_t *events = NULL;
     size_t event_count = 0;
-    int rc = store_batch (self->db, source, records, valid, changes, &events, &event_count);
+    int rc =
+        store_batch (self->db, source, records, valid, changes, &events, &event_count, NULL, NULL);
     if (rc)
         pb_response_error (response, PB_E_UNAVAILABLE, "the papers could not be stored: %s",
                            pb_db_error (self->db));
@@ -114,6 +121,135 @@ static int s_submit (const pb_request_t *request, pb_response_t *response, void 
     return rc;
 }
 
+static const char *const HARVEST_STATUS_SQL =
+    "SELECT source, state, pages, papers, cursor, coalesce (last_error, '') FROM harvest"
+    " WHERE source = $1";
+
+//  Replies with the harvest_status of SOURCE.
+static int s_harvest_reply (ingest_t *self, const char *source, pb_response_t *response)
+{
+    pb_db_params_t params = {0};
+    pb_db_params_text (&params, source);
+    PGresult *result = pb_db_query (self->db, HARVEST_STATUS_SQL, &params);
+    if (!result) {
+        pb_response_error (response, PB_E_UNAVAILABLE, "%s", pb_db_error (self->db));
+        return -1;
+    }
+    if (PQntuples (result) == 0) {
+        PQclear (result);
+        pb_response_error (response, PB_E_NOT_FOUND, "no harvest of '%s'", source);
+        return -1;
+    }
+    pb_harvest_status_t status = {0};
+    status.source = pb_str (PQgetvalue (result, 0, 0));
+    status.state = pb_str (PQgetvalue (result, 0, 1));
+    status.pages = strtoll (PQgetvalue (result, 0, 2), NULL, 10);
+    status.papers = strtoll (PQgetvalue (result, 0, 3), NULL, 10);
+    status.cursor = pb_str (PQgetvalue (result, 0, 4));
+    pb_set_present (&status, PB_harvest_status_cursor);
+    status.last_error = pb_str (PQgetvalue (result, 0, 5));
+    if (status.last_error.len)
+        pb_set_present (&status, PB_harvest_status_last_error);
+    pb_encode (&pb_harvest_status_schema, &status, &response->packer);
+    PQclear (result);
+    return 0;
+}
+
+//  Starts a harvest, or resumes an unfinished one of the same source from
+//  its cursor; a finished one starts again from the beginning.
+static const char *const HARVEST_START_SQL =
+    "INSERT INTO harvest AS h (source, kind, base_url, query, since)"
+    " VALUES ($1, $2, $3, $4, $5::date)"
+    " ON CONFLICT (source) DO UPDATE SET"
+    "  cursor = CASE WHEN h.state = 'done' THEN '' ELSE h.cursor END,"
+    "  pages = CASE WHEN h.state = 'done' THEN 0 ELSE h.pages END,"
+    "  papers = CASE WHEN h.state = 'done' THEN 0 ELSE h.papers END,"
+    "  base_url = CASE WHEN h.state = 'done' THEN excluded.base_url ELSE h.base_url END,"
+    "  since = CASE WHEN h.state = 'done' THEN excluded.since ELSE h.since END,"
+    "  state = CASE WHEN h.state = 'done' OR h.cursor = '' THEN 'pending' ELSE 'running' END,"
+    "  empty_pages = 0, last_error = NULL, next_at = now (), updated_at = now ()";
+
+static int s_harvest (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    ingest_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_harvest_request_t harvest;
+    pb_codec_error_t error;
+    int rc = -1;
+    if (pb_decode (request->body, request->size, 1 << 16, &pb_harvest_request_schema, &harvest,
+                   arena, &error)) {
+        pb_response_error (response, error.code, "%s", error.message);
+        goto done;
+    }
+    char category[65], method[9] = "oai", since[11] = "", base_url[513], query[160], source[160];
+    snprintf (category, sizeof category, "%.*s", (int)harvest.category.len, harvest.category.ptr);
+    if (pb_has (&harvest, PB_harvest_request_method))
+        snprintf (method, sizeof method, "%.*s", (int)harvest.method.len, harvest.method.ptr);
+    if (strcmp (method, "oai") != 0 && strcmp (method, "api") != 0) {
+        pb_response_error (response, PB_E_INVALID, "method: '%s' is neither oai nor api", method);
+        goto done;
+    }
+    if (pb_has (&harvest, PB_harvest_request_since)) {
+        snprintf (since, sizeof since, "%.*s", (int)harvest.since.len, harvest.since.ptr);
+        int64_t seconds;
+        if (strlen (since) != 10 || pb_date_parse (since, &seconds)) {
+            pb_response_error (response, PB_E_INVALID, "since: '%s' is not YYYY-MM-DD", since);
+            goto done;
+        }
+    }
+    if (pb_has (&harvest, PB_harvest_request_base_url))
+        snprintf (base_url, sizeof base_url, "%.*s", (int)harvest.base_url.len,
+                  harvest.base_url.ptr);
+    else
+        snprintf (base_url, sizeof base_url, "%s",
+                  pb_config_str (self->config, strcmp (method, "oai") == 0
+                                                   ? PB_CONF_ARXIV_OAI_URL
+                                                   : PB_CONF_ARXIV_API_URL));
+    if (strncmp (base_url, "http://", 7) != 0 && strncmp (base_url, "https://", 8) != 0) {
+        pb_response_error (response, PB_E_INVALID, "base_url: '%s' is not an http(s) URL",
+                           base_url);
+        goto done;
+    }
+    if (strcmp (method, "oai") == 0)
+        harvest_oai_set (category, query);
+    else
+        snprintf (query, sizeof query, "cat:%s", category);
+    snprintf (source, sizeof source, "%s:%s", method, category);
+    pb_db_params_t params = {0};
+    pb_db_params_text (&params, source);
+    pb_db_params_text (&params, method);
+    pb_db_params_text (&params, base_url);
+    pb_db_params_text (&params, query);
+    pb_db_params_text (&params, *since ? since : NULL);
+    if (pb_db_run (self->db, HARVEST_START_SQL, &params) < 0) {
+        pb_response_error (response, PB_E_UNAVAILABLE, "%s", pb_db_error (self->db));
+        goto done;
+    }
+    rc = s_harvest_reply (self, source, response);
+done:
+    pb_arena_destroy (&arena);
+    return rc;
+}
+
+static int s_harvest_status (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    ingest_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_harvest_status_request_t query;
+    pb_codec_error_t error;
+    int rc = -1;
+    if (pb_decode (request->body, request->size, 1 << 16, &pb_harvest_status_request_schema, &query,
+                   arena, &error))
+        pb_response_error (response, error.code, "%s", error.message);
+    else {
+        char source[129];
+        snprintf (source, sizeof source, "%.*s", (int)query.source.len, query.source.ptr);
+        rc = s_harvest_reply (self, source, response);
+    }
+    pb_arena_destroy (&arena);
+    return rc;
+}
+
 int main (void)
 {
     pb_config_t *config = pb_service_start ("ingest");
@@ -128,7 +264,16 @@ int main (void)
     ingest.publisher = pb_publisher_new (config);
     pb_worker_t *worker = pb_worker_new (config, "ingest");
     pb_worker_handle (worker, "submit", s_submit, &ingest);
+    pb_worker_handle (worker, "harvest", s_harvest, &ingest);
+    pb_worker_handle (worker, "harvest_status", s_harvest_status, &ingest);
+    //  Leases name their holder: this host and process.
+    char owner[64];
+    char *host = zsys_hostname ();
+    snprintf (owner, sizeof owner, "%.40s-%d", host ? host : "ingest", (int)getpid ());
+    zstr_free (&host);
+    zactor_t *harvester = harvester_new (config, owner);
     int rc = pb_worker_run (worker);
+    zactor_destroy (&harvester);
     pb_worker_destroy (&worker);
     pb_publisher_destroy (&ingest.publisher);
     pb_db_destroy (&ingest.db);

@@ -76,6 +76,8 @@ typedef struct {
     store_change_t *changes; //  per record, filled in
     store_event_t *events;   //  to publish after commit
     size_t event_count;      //  how many
+    store_extra_fn *extra;   //  more work for the transaction, or NULL
+    void *extra_arg;         //  its argument
 } batch_t;
 
 static void s_add_text (pb_db_array_t *array, const char *text)
@@ -197,6 +199,8 @@ static int s_store (pb_db_t *db, void *arg)
         if (pb_db_run (db, SIGNAL_SQL, &signal_params) < 0)
             goto done;
     }
+    if (batch->extra && batch->extra (db, batch->extra_arg))
+        goto done;
     rc = 0;
 done:
     for (int c = 0; c < 12; c++)
@@ -207,10 +211,11 @@ done:
 }
 
 int store_batch (pb_db_t *db, const char *source, record_t *records, size_t count,
-                 store_change_t *changes, store_event_t **events, size_t *event_count)
+                 store_change_t *changes, store_event_t **events, size_t *event_count,
+                 store_extra_fn *extra, void *extra_arg)
 {
-    batch_t batch = {source, records, count, changes, NULL, 0};
-    int rc = count ? pb_db_transaction (db, s_store, &batch) : 0;
+    batch_t batch = {source, records, count, changes, NULL, 0, extra, extra_arg};
+    int rc = count || extra ? pb_db_transaction (db, s_store, &batch) : 0;
     if (rc) {
         pb_error ("storing %zu papers from %s failed: %s", count, source, pb_db_error (db));
         store_events_free (&batch.events, batch.event_count);

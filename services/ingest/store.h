@@ -11,7 +11,8 @@ typedef enum { STORE_UNCHANGED, STORE_INSERTED, STORE_UPDATED } store_change_t;
 //  inserted, newer versions (or same versions with more data) replace what
 //  is stored, anything else changes nothing. Each change appends its
 //  paper.ingested event in the same transaction; HF upvotes go to
-//  paper_signal. CHANGES[i] receives each record's fate; EVENTS receives the
+//  paper_signal; EXTRA, when given, runs last in the same transaction.
+//  CHANGES[i] receives each record's fate; EVENTS receives the
 //  events to publish after commit (as msgpack bodies with their seqs).
 //  Returns 0 once committed, -1 after logging why not.
 typedef struct {
@@ -19,8 +20,13 @@ typedef struct {
     msgpack_sbuffer body; //  its paper_ingested body
 } store_event_t;
 
+//  More work for the same transaction (a harvest moving its cursor): return
+//  0, or -1 to roll everything back.
+typedef int (store_extra_fn) (pb_db_t *db, void *arg);
+
 int store_batch (pb_db_t *db, const char *source, record_t *records, size_t count,
-                 store_change_t *changes, store_event_t **events, size_t *event_count);
+                 store_change_t *changes, store_event_t **events, size_t *event_count,
+                 store_extra_fn *extra, void *extra_arg);
 
 //  Frees the events store_batch returned.
 void store_events_free (store_event_t **events, size_t count);

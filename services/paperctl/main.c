@@ -4,6 +4,8 @@
     paperctl call METHOD [JSON]      call any service; prints the reply as JSON
     paperctl publish TOPIC JSON      append an event to the log, then publish it
     paperctl ingest FILE... [--url URL]...  send papers from files (- for stdin) or URLs
+    paperctl harvest arxiv --category C [--since D] [--api] [--base-url U] [--wait]
+                                     harvest an arXiv category (OAI-PMH, or the query API)
     paperctl events                  list the event log's topics and their last seq
     paperctl events TOPIC [--after SEQ] [--limit N] [--follow]
                                      print TOPIC's events, one per line: SEQ TOPIC JSON
@@ -36,6 +38,8 @@ static void s_usage (FILE *out)
              "  publish TOPIC JSON    append an event to the log, then publish it on the bus\n"
              "  ingest FILE... [--url URL]...\n"
              "                        send the papers in FILEs (- for stdin) or at URLs to ingest\n"
+             "  harvest arxiv --category C [--since YYYY-MM-DD] [--api] [--base-url U] [--wait]\n"
+             "                        harvest an arXiv category, resuming an unfinished harvest\n"
              "  events                list the event log's topics and their last seq\n"
              "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
              "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n"
@@ -479,6 +483,113 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
     return run.failed || unusable || run.totals[3] ? 1 : 0;
 }
 
+/* ==== harvest ==== */
+
+//  Decodes a harvest_status reply and prints it on one line; returns the
+//  state ("done", ...) in STATE.
+static int s_print_harvest (pb_config_t *config, pb_reply_t *reply, char *state)
+{
+    pb_harvest_status_t status;
+    pb_codec_error_t error;
+    pb_arena_t *arena = pb_arena_new ();
+    int rc = pb_decode (zframe_data (reply->body), zframe_size (reply->body),
+                        (size_t)pb_config_int (config, PB_CONF_MAX_FRAME),
+                        &pb_harvest_status_schema, &status, arena, &error);
+    if (rc == 0) {
+        snprintf (state, 16, "%.*s", (int)status.state.len, status.state.ptr);
+        printf ("%.*s %s: %lld pages, %lld papers%s%.*s\n", (int)status.source.len,
+                status.source.ptr, state, (long long)status.pages, (long long)status.papers,
+                status.last_error.len ? "; " : "", (int)status.last_error.len,
+                status.last_error.ptr);
+        fflush (stdout);
+    } else
+        fprintf (stderr, "paperctl harvest: unreadable reply: %s\n", error.message);
+    pb_arena_destroy (&arena);
+    return rc;
+}
+
+//  paperctl harvest arxiv --category C [--since D] [--api] [--base-url U] [--wait]
+static int s_harvest_command (pb_config_t *config, int argc, char **argv)
+{
+    static const struct option options[] = {{"category", required_argument, NULL, 'c'},
+                                            {"since", required_argument, NULL, 's'},
+                                            {"api", no_argument, NULL, 'a'},
+                                            {"base-url", required_argument, NULL, 'b'},
+                                            {"wait", no_argument, NULL, 'w'},
+                                            {NULL, 0, NULL, 0}};
+    const char *category = NULL, *since = NULL, *base_url = NULL;
+    bool api = false, wait = false;
+    int option;
+    optind = 1;
+    while ((option = getopt_long (argc, argv, "", options, NULL)) != -1) {
+        switch (option) {
+        case 'c':
+            category = optarg;
+            break;
+        case 's':
+            since = optarg;
+            break;
+        case 'a':
+            api = true;
+            break;
+        case 'b':
+            base_url = optarg;
+            break;
+        case 'w':
+            wait = true;
+            break;
+        default:
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc || strcmp (argv[optind], "arxiv") != 0 || !category) {
+        fprintf (stderr, "usage: paperctl harvest arxiv --category CATEGORY [--since YYYY-MM-DD]"
+                         " [--api] [--base-url URL] [--wait]\n");
+        return 2;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &body, msgpack_sbuffer_write);
+    pb_harvest_request_t request = {0};
+    request.category = pb_str (category);
+    request.method = pb_str (api ? "api" : "oai");
+    pb_set_present (&request, PB_harvest_request_method);
+    if (since) {
+        request.since = pb_str (since);
+        pb_set_present (&request, PB_harvest_request_since);
+    }
+    if (base_url) {
+        request.base_url = pb_str (base_url);
+        pb_set_present (&request, PB_harvest_request_base_url);
+    }
+    pb_encode (&pb_harvest_request_schema, &request, &packer);
+    pb_reply_t reply = {0};
+    char state[16] = "";
+    int rc = s_call (config, "ingest.harvest", body.data, body.size, &reply) ? 1 : 0;
+    char source[160];
+    snprintf (source, sizeof source, "%s:%s", api ? "api" : "oai", category);
+    if (rc == 0)
+        rc = s_print_harvest (config, &reply, state) ? 1 : 0;
+    pb_reply_reset (&reply);
+    //  With --wait: follow it until it ends.
+    while (rc == 0 && wait && strcmp (state, "done") != 0 && strcmp (state, "failed") != 0 &&
+           !pb_service_stopping ()) {
+        zclock_sleep (500);
+        msgpack_sbuffer_clear (&body);
+        pb_harvest_status_request_t query = {0};
+        query.source = pb_str (source);
+        pb_encode (&pb_harvest_status_request_schema, &query, &packer);
+        rc = s_call (config, "ingest.harvest_status", body.data, body.size, &reply) ? 1 : 0;
+        if (rc == 0)
+            rc = s_print_harvest (config, &reply, state) ? 1 : 0;
+        pb_reply_reset (&reply);
+    }
+    msgpack_sbuffer_destroy (&body);
+    return rc ? rc : strcmp (state, "failed") == 0 ? 1 : 0;
+}
+
 /* ==== events, migrate, config, proto ==== */
 
 static int s_migrate (pb_config_t *config)
@@ -615,6 +726,8 @@ int main (int argc, char **argv)
         rc = s_call_command (config, argc - 1, argv + 1);
     else if (strcmp (command, "publish") == 0)
         rc = s_publish (config, argc - 1, argv + 1);
+    else if (strcmp (command, "harvest") == 0)
+        rc = s_harvest_command (config, argc - 1, argv + 1);
     else if (strcmp (command, "ingest") == 0)
         rc = s_ingest (config, argc - 1, argv + 1);
     else if (strcmp (command, "events") == 0)

@@ -586,3 +586,168 @@ Test (ingest, urls_are_fetched_with_retries_and_our_user_agent)
     kill (server, SIGKILL);
     unlink (log_path);
 }
+
+/* ==== Harvesting ==== */
+
+static void s_harvest_setup (void)
+{
+    setenv ("PAPERBUS_HARVEST_INTERVAL_MS", "50", 1);
+    setenv ("PAPERBUS_HARVEST_LEASE_MS", "1500", 1);
+    s_setup ();
+}
+
+TestSuite (harvest, .init = s_harvest_setup, .fini = s_teardown, .timeout = 120);
+
+//  Runs paperctl harvest arxiv with ARGS (NULL-terminated); returns its status.
+static int s_paperctl_harvest (char *const args[], char **output)
+{
+    char *program = pbtest_program ("paperctl");
+    char *argv[16] = {program, "harvest", "arxiv"};
+    int argc = 3;
+    for (int i = 0; args[i] && argc < 15; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    char path[] = "/tmp/pbtest-harvest-XXXXXX";
+    close (mkstemp (path));
+    int status = pbtest_wait (pbtest_spawn (argv, NULL, path), 90000);
+    *output = pbtest_read_file (path, NULL);
+    unlink (path);
+    free (program);
+    return status;
+}
+
+//  Distinct arXiv ids in the recorded API pages the fixture server serves.
+static int64_t s_api_fixture_papers (void)
+{
+    char *root = pbtest_repo_path ("tests/data/atom");
+    char command[8400];
+    char path[] = "/tmp/pbtest-ids-XXXXXX";
+    close (mkstemp (path));
+    snprintf (command, sizeof command,
+              "cd %s && cat q_testing_s0_m10_*.json q_testing_s[1-5]0_m10_*.json"
+              " | grep -o '<id>http://arxiv.org/abs/[^<]*'"
+              " | sed 's/v[0-9]*$//' | sort -u | wc -l > %s",
+              root, path);
+    cr_assert_eq (pbtest_shell (command), 0);
+    char *text = pbtest_read_file (path, NULL);
+    int64_t count = atoll (text);
+    free (text);
+    unlink (path);
+    free (root);
+    return count;
+}
+
+Test (harvest, api_pages_through_and_asks_again_after_an_empty_page)
+{
+    pid_t server;
+    char log_path[64];
+    int port = s_fixture_server (&server, log_path);
+    char base[128];
+    snprintf (base, sizeof base, "http://127.0.0.1:%d/api/empty-at-20", port);
+    char *args[] = {"--category", "testing", "--api", "--base-url", base, "--wait", NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_harvest (args, &output), 0, "%s", output);
+    cr_assert (strstr (output, "api:testing done"), "%s", output);
+    free (output);
+    int64_t expected = s_api_fixture_papers ();
+    cr_assert_geq (expected, 40, "the recorded pages hold %lld papers", (long long)expected);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), expected);
+    cr_assert_eq (s_count ("SELECT count(*) FROM event_log WHERE topic = 'paper.ingested'"),
+                  expected);
+    //  The empty page was asked for again, every other page once.
+    cr_assert_eq (s_occurrences (log_path, "&start=20&"), 2);
+    cr_assert_eq (s_occurrences (log_path, "&start=0&"), 1);
+    cr_assert_eq (s_occurrences (log_path, "&start=50&"), 1);
+    kill (server, SIGKILL);
+    unlink (log_path);
+}
+
+Test (harvest, oai_pmh_follows_resumption_tokens_to_the_end)
+{
+    pid_t server;
+    char log_path[64];
+    int port = s_fixture_server (&server, log_path);
+    char base[128];
+    snprintf (base, sizeof base, "http://127.0.0.1:%d/oai", port);
+    char *args[] = {"--category", "cs.LG", "--since", "2010-01-01",
+                    "--base-url", base,    "--wait",  NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_harvest (args, &output), 0, "%s", output);
+    cr_assert (strstr (output, "oai:cs.LG done: 4 pages, 8 papers"), "%s", output);
+    free (output);
+    cr_assert_eq (s_occurrences (log_path, "set=cs%3Acs%3ALG&from=2010-01-01"), 1);
+    cr_assert_eq (s_occurrences (log_path, "resumptionToken=ListRecords4.xml"), 1);
+    //  Half of the eight records are deletions; the other four are the same
+    //  record (one identifier, one title) on each page, stored once.
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), 1);
+    kill (server, SIGKILL);
+    unlink (log_path);
+}
+
+Test (harvest, resumes_from_its_cursor_after_the_worker_is_killed)
+{
+    pid_t server;
+    char log_path[64];
+    int port = s_fixture_server (&server, log_path);
+    char base[128];
+    snprintf (base, sizeof base, "http://127.0.0.1:%d/api/slow", port);
+    char *args[] = {"--category", "testing", "--api", "--base-url", base, NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_harvest (args, &output), 0, "%s", output);
+    free (output);
+    //  Let two pages commit, then kill the worker in the middle of the rest.
+    for (int waited = 0; waited < 20000; waited += 50) {
+        if (s_count ("SELECT pages FROM harvest WHERE source = 'api:testing'") >= 2)
+            break;
+        usleep (50 * 1000);
+    }
+    kill (s_ingest, SIGKILL);
+    int64_t pages_at_kill = s_count ("SELECT pages FROM harvest WHERE source = 'api:testing'");
+    cr_assert_geq (pages_at_kill, 2);
+    cr_assert_lt (pages_at_kill, 6, "the harvest finished before the kill");
+    //  Nobody restarts the harvest: a new worker takes over once the lease ends.
+    char *program = pbtest_program ("ingest");
+    char *argv[] = {program, NULL};
+    s_ingest = pbtest_spawn (argv, NULL, NULL);
+    free (program);
+    for (int waited = 0; waited < 30000; waited += 100) {
+        if (s_count ("SELECT count(*) FROM harvest WHERE state = 'done'") == 1)
+            break;
+        usleep (100 * 1000);
+    }
+    cr_assert_eq (s_count ("SELECT count(*) FROM harvest WHERE state = 'done'"), 1);
+    int64_t expected = s_api_fixture_papers ();
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper"), expected);
+    cr_assert_eq (s_count ("SELECT count(*) FROM event_log WHERE topic = 'paper.ingested'"),
+                  expected, "nothing lost, nothing doubled");
+    //  It went on from the cursor: the first page was never fetched again.
+    cr_assert_eq (s_occurrences (log_path, "&start=0&"), 1);
+    kill (server, SIGKILL);
+    unlink (log_path);
+}
+
+Test (harvest, two_workers_never_fetch_the_same_page)
+{
+    char *program = pbtest_program ("ingest");
+    char *argv[] = {program, NULL};
+    pid_t second = pbtest_spawn (argv, NULL, NULL);
+    free (program);
+    pbtest_wait_for_workers ("ingest", 2);
+    pid_t server;
+    char log_path[64];
+    int port = s_fixture_server (&server, log_path);
+    char base[128];
+    snprintf (base, sizeof base, "http://127.0.0.1:%d/api", port);
+    char *args[] = {"--category", "testing", "--api", "--base-url", base, "--wait", NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_harvest (args, &output), 0, "%s", output);
+    free (output);
+    for (int start = 0; start <= 50; start += 10) {
+        char needle[32];
+        snprintf (needle, sizeof needle, "&start=%d&", start);
+        cr_assert_eq (s_occurrences (log_path, needle), 1, "page %d fetched more than once", start);
+    }
+    kill (second, SIGKILL);
+    kill (server, SIGKILL);
+    unlink (log_path);
+}
