@@ -338,7 +338,7 @@ static long s_json_lines (const char *name, const char *data, size_t size, pb_fe
             blank++;
         if (blank < length) {
             json_error_t error;
-            json_t *record = json_loadb (line, length, JSON_REJECT_DUPLICATES, &error);
+            json_t *record = json_loadb (line, length, 0, &error);
             if (!record)
                 sink->reject (position, error.text, sink->arg);
             else if (!json_is_object (record))

@@ -252,6 +252,7 @@ typedef struct {
     pb_config_t *config;                     //  settings
     pb_client_t *client;                     //  to the bus
     const char *source;                      //  of the file being read
+    char source_buffer[32];                  //  storage for source
     msgpack_sbuffer papers;                  //  encoded papers of the batch being filled
     size_t batch_count;                      //  how many are in it
     ingest_batch_t in_flight[INGEST_WINDOW]; //  sent, awaiting their replies
@@ -412,6 +413,118 @@ static char *s_read_all (const char *path, size_t *size)
     return data;
 }
 
+/* ==== ingest: parsing files on two threads ==== */
+
+#define PARSERS 2 //  files parsed at once; JSON parsing is most of the client's work
+
+typedef struct {
+    msgpack_sbuffer papers;  //  encoded papers, one after the other
+    msgpack_sbuffer ends;    //  uint32 end offset of each paper in papers
+    msgpack_sbuffer rejects; //  "position: reason\n" lines
+    uint32_t reject_count;   //  how many lines
+} parsed_t;
+
+static void s_parsed_paper (const void *data, size_t size, void *arg)
+{
+    parsed_t *parsed = arg;
+    msgpack_sbuffer_write (&parsed->papers, data, size);
+    uint32_t end = (uint32_t)parsed->papers.size;
+    msgpack_sbuffer_write (&parsed->ends, (const char *)&end, sizeof end);
+}
+
+static void s_parsed_reject (const char *position, const char *reason, void *arg)
+{
+    parsed_t *parsed = arg;
+    char line[1024];
+    int length = snprintf (line, sizeof line, "rejected %s: %s\n", position, reason);
+    msgpack_sbuffer_write (&parsed->rejects, line,
+                           (size_t)(length < (int)sizeof line ? length : (int)sizeof line - 1));
+    parsed->reject_count++;
+}
+
+//  A parser thread: given a file name, answers with the file's papers
+//  encoded, their end offsets, the rejected records and any error.
+static void s_parser (zsock_t *pipe, void *arg)
+{
+    (void)arg;
+    zsock_signal (pipe, 0);
+    while (true) {
+        char *command = NULL, *path = NULL;
+        if (zsock_recv (pipe, "ss", &command, &path) < 0 || !command ||
+            strcmp (command, "PARSE") != 0) {
+            zstr_free (&command);
+            zstr_free (&path);
+            break; //  $TERM, or the pipe is gone
+        }
+        parsed_t parsed = {0};
+        msgpack_sbuffer_init (&parsed.papers);
+        msgpack_sbuffer_init (&parsed.ends);
+        msgpack_sbuffer_init (&parsed.rejects);
+        pb_feed_sink_t sink = {s_parsed_paper, s_parsed_reject, &parsed, NULL};
+        size_t size;
+        char *data = s_read_all (path, &size);
+        char error[512] = "";
+        const char *source = "jsonl";
+        if (!data)
+            snprintf (error, sizeof error, "cannot read %s: %s", path, strerror (errno));
+        else {
+            source = pb_feed_source (pb_feed_detect (data, size));
+            if (pb_feed_parse (path, data, size, &sink, error, sizeof error) >= 0)
+                error[0] = '\0';
+        }
+        free (data);
+        zsock_send (pipe, "ssbbbs4", path, source, parsed.papers.data, parsed.papers.size,
+                    parsed.ends.data, parsed.ends.size, parsed.rejects.data, parsed.rejects.size,
+                    error, parsed.reject_count);
+        msgpack_sbuffer_destroy (&parsed.papers);
+        msgpack_sbuffer_destroy (&parsed.ends);
+        msgpack_sbuffer_destroy (&parsed.rejects);
+        zstr_free (&command);
+        zstr_free (&path);
+    }
+}
+
+//  Takes one parsed file from PARSER into the batches. Returns false if the
+//  file was unusable.
+static bool s_ingest_parsed (ingest_run_t *run, zactor_t *parser)
+{
+    char *path = NULL, *source = NULL, *error = NULL;
+    zframe_t *papers = NULL, *ends = NULL, *rejects = NULL;
+    uint32_t reject_count = 0;
+    bool usable = true;
+    if (zsock_recv (parser, "ssfffs4", &path, &source, &papers, &ends, &rejects, &error,
+                    &reject_count) < 0)
+        return false;
+    if (*error) {
+        fprintf (stderr, "paperctl ingest: %s\n", error);
+        usable = false;
+    }
+    fwrite (zframe_data (rejects), 1, zframe_size (rejects), stdout);
+    run->totals[3] += reject_count;
+    //  Batches carry one source: change of source, change of batch.
+    if (run->batch_count && strcmp (run->source, source) != 0)
+        s_ingest_flush (run);
+    snprintf (run->source_buffer, sizeof run->source_buffer, "%s", source);
+    run->source = run->source_buffer;
+    const char *data = (const char *)zframe_data (papers);
+    const uint32_t *end = (const uint32_t *)zframe_data (ends);
+    size_t count = zframe_size (ends) / sizeof *end;
+    uint32_t begin = 0;
+    for (size_t i = 0; i < count && !run->failed; i++) {
+        uint32_t stop;
+        memcpy (&stop, end + i, sizeof stop);
+        s_ingest_paper (data + begin, stop - begin, run);
+        begin = stop;
+    }
+    zframe_destroy (&papers);
+    zframe_destroy (&ends);
+    zframe_destroy (&rejects);
+    zstr_free (&path);
+    zstr_free (&source);
+    zstr_free (&error);
+    return usable;
+}
+
 static int s_ingest (pb_config_t *config, int argc, char **argv)
 {
     if (argc < 2) {
@@ -427,49 +540,74 @@ static int s_ingest (pb_config_t *config, int argc, char **argv)
         msgpack_sbuffer_init (&run.in_flight[b].request);
     pb_feed_sink_t sink = {s_ingest_paper, s_ingest_reject, &run, NULL};
     bool unusable = false;
+
+    //  URLs are fetched and parsed here, one at a time (one connection).
     pb_http_t *http = NULL;
+    zlistx_t *files = zlistx_new ();
     for (int i = 1; i < argc && !run.failed; i++) {
-        size_t size;
-        char *data;
-        const char *name = argv[i];
-        if (strcmp (argv[i], "--url") == 0 && i + 1 < argc) {
-            //  Fetched over HTTP(S), with retries and paperbus's User-Agent.
-            name = argv[++i];
-            if (!http)
-                http = pb_http_new (config);
-            pb_http_response_t response;
-            char error[512];
-            if (pb_http_get (http, name, &response, error, sizeof error)) {
-                fprintf (stderr, "paperctl ingest: %s\n", error);
-                unusable = true;
-                continue;
-            }
-            //  arXiv answers a bad query with 400 and an Atom error entry,
-            //  which the parser reports; other failures are errors here.
-            if (response.status != 200 && response.status != 400) {
-                fprintf (stderr, "paperctl ingest: %s answered HTTP %ld\n", name, response.status);
-                free (response.body);
-                unusable = true;
-                continue;
-            }
-            data = response.body;
-            size = response.size;
-        } else
-            data = s_read_all (argv[i], &size);
-        if (!data) {
-            fprintf (stderr, "paperctl ingest: cannot read %s: %s\n", argv[i], strerror (errno));
+        if (strcmp (argv[i], "--url") != 0 || i + 1 >= argc) {
+            zlistx_add_end (files, argv[i]);
+            continue;
+        }
+        const char *url = argv[++i];
+        if (!http)
+            http = pb_http_new (config);
+        pb_http_response_t response;
+        char error[512];
+        if (pb_http_get (http, url, &response, error, sizeof error)) {
+            fprintf (stderr, "paperctl ingest: %s\n", error);
             unusable = true;
             continue;
         }
-        run.source = pb_feed_source (pb_feed_detect (data, size));
-        char error[512];
-        if (pb_feed_parse (name, data, size, &sink, error, sizeof error) < 0) {
+        //  arXiv answers a bad query with 400 and an Atom error entry, which
+        //  the parser reports; other failures are errors here.
+        if (response.status != 200 && response.status != 400) {
+            fprintf (stderr, "paperctl ingest: %s answered HTTP %ld\n", url, response.status);
+            free (response.body);
+            unusable = true;
+            continue;
+        }
+        if (run.batch_count)
+            s_ingest_flush (&run);
+        run.source = pb_feed_source (pb_feed_detect (response.body, response.size));
+        if (pb_feed_parse (url, response.body, response.size, &sink, error, sizeof error) < 0) {
             fprintf (stderr, "paperctl ingest: %s\n", error);
             unusable = true;
         }
         s_ingest_flush (&run);
-        free (data);
+        free (response.body);
     }
+
+    //  Files are parsed by two threads while this one sends and settles.
+    zactor_t *parsers[PARSERS];
+    zpoller_t *poller = zpoller_new (NULL);
+    int busy = 0;
+    for (int p = 0; p < PARSERS; p++) {
+        parsers[p] = zactor_new (s_parser, NULL);
+        zpoller_add (poller, parsers[p]);
+    }
+    for (int p = 0; p < PARSERS && zlistx_first (files); p++) {
+        zsock_send (parsers[p], "ss", "PARSE", (char *)zlistx_detach (files, NULL));
+        busy++;
+    }
+    while (busy && !run.failed && !pb_service_stopping ()) {
+        zactor_t *ready = zpoller_wait (poller, -1);
+        if (!ready)
+            break;
+        busy--;
+        if (!s_ingest_parsed (&run, ready))
+            unusable = true;
+        if (zlistx_first (files)) {
+            zsock_send (ready, "ss", "PARSE", (char *)zlistx_detach (files, NULL));
+            busy++;
+        }
+    }
+    zpoller_destroy (&poller);
+    for (int p = 0; p < PARSERS; p++)
+        zactor_destroy (&parsers[p]);
+    zlistx_destroy (&files);
+    s_ingest_flush (&run);
+
     while (!run.failed && s_ingest_busy (&run))
         s_ingest_settle_one (&run);
     for (int b = 0; b < INGEST_WINDOW; b++)
