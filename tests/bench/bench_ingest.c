@@ -204,8 +204,9 @@ int main (void)
     double copy_rate = pbbench_median (copy_only, RUNS);
     printf ("## Ingest: files to PostgreSQL\n\n");
     printf ("%zu records (%zu distinct papers) in %zu files of %s. paperbus: `paperctl ingest` "
-            "(parse, normalise, batches of 500 over the bus) to two ingest workers (merge, "
-            "upsert, one `paper.ingested` event per new paper, commit) — %zu papers and %zu "
+            "(files parsed on two threads, batches of 2000 over the bus, four in flight) to two "
+            "ingest workers (normalise, merge, upsert, one `paper.ingested` event per change, "
+            "commit) — %zu papers and %zu "
             "events stored. Plain COPY: the same files parsed with jansson (one thread), five "
             "columns COPYed into a bare table with no index. Median of %d runs, side by side.\n\n",
             records, papers, files.gl_pathc, corpus, papers, events, RUNS);
