@@ -177,8 +177,9 @@ Test (db, deadlocked_transaction_is_run_again_and_both_commit)
     pthread_join (tb, NULL);
     cr_assert_eq (a.result, 0);
     cr_assert_eq (b.result, 0);
-    //  PostgreSQL broke the deadlock by failing one side, which ran again.
-    cr_assert_eq (a.attempts + b.attempts, 3, "attempts %d + %d", a.attempts, b.attempts);
+    //  PostgreSQL broke the deadlock by failing one side, which ran again
+    //  (under load, it can take more than one round); each effect landed once.
+    cr_assert_geq (a.attempts + b.attempts, 3, "attempts %d + %d", a.attempts, b.attempts);
     PGresult *result =
         pb_db_query (s_db, "SELECT body FROM note WHERE id IN (1, 2) ORDER BY id", NULL);
     cr_assert_str_eq (PQgetvalue (result, 0, 0), "one++");
