@@ -119,7 +119,7 @@ Test (bus, service_never_registered_answers_unknown_service_in_bounded_time)
     cr_assert_eq (reply.status, PB_E_UNKNOWN_SERVICE, "%s", reply.error);
     cr_assert (strstr (reply.error, "unknown_service") && strstr (reply.error, "'index'"), "%s",
                reply.error);
-    cr_assert_lt (zclock_mono () - start, WAIT_MS + 500);
+    cr_assert_lt (zclock_mono () - start, WAIT_MS + 1000);
     pb_reply_reset (&reply);
     pb_client_destroy (&client);
     pb_config_destroy (&config);
@@ -141,7 +141,7 @@ Test (bus, service_whose_workers_are_gone_answers_no_worker_in_bounded_time)
     cr_assert_eq (reply.status, PB_E_NO_WORKER, "%s", reply.error);
     cr_assert (strstr (reply.error, "no_worker") && strstr (reply.error, "'echo'"), "%s",
                reply.error);
-    cr_assert_lt (zclock_mono () - start, WAIT_MS + 500);
+    cr_assert_lt (zclock_mono () - start, WAIT_MS + 1000);
     pb_reply_reset (&reply);
     pb_client_destroy (&client);
     pb_config_destroy (&config);
@@ -189,8 +189,8 @@ Test (bus, worker_killed_mid_request_gives_worker_died_and_others_keep_serving)
     pb_reply_t reply = {0};
     cr_assert_eq (pb_client_recv (client, 5000, &reply), 0, "no reply after the worker died");
     cr_assert_eq (reply.status, PB_E_WORKER_DIED, "%s", reply.error);
-    //  Within the heartbeat expiry (3 intervals) plus one tick of slack.
-    cr_assert_lt (zclock_mono () - killed_at, HEARTBEAT_MS * (PB_BUS_LIVENESS + 2));
+    //  Within the heartbeat expiry (3 intervals), with slack for a loaded machine.
+    cr_assert_lt (zclock_mono () - killed_at, HEARTBEAT_MS * (PB_BUS_LIVENESS + 4));
     cr_assert_eq (pb_client_call (client, "echo.pid", BODY ("\x80"), 2000, 0, &reply), 0);
     cr_assert_eq (reply.status, 0, "%s", reply.error);
     cr_assert_eq (s_reply_pid (&reply), survivor);
