@@ -141,8 +141,9 @@ static void s_split_list (char *text, const char *separators, pb_str_t *items, s
                           uint32_t *count)
 {
     *count = 0;
-    for (char *token = strtok (text, separators); token && *count < max;
-         token = strtok (NULL, separators)) {
+    char *save = NULL;
+    for (char *token = strtok_r (text, separators, &save); token && *count < max;
+         token = strtok_r (NULL, separators, &save)) {
         while (*token == ' ')
             token++;
         size_t length = strlen (token);
@@ -504,6 +505,8 @@ static long s_atom (const char *name, xmlNode *feed, pb_feed_sink_t *sink, build
             xmlFree (summary);
             sink->reject (position, reason, sink->arg);
             s_emit_nothing (b);
+            if (sink->page)
+                sink->page->errors++;
             continue;
         }
         s_xml_field (b, entry, "title", PB_paper_title, &b->paper.title);
@@ -526,7 +529,7 @@ static long s_atom (const char *name, xmlNode *feed, pb_feed_sink_t *sink, build
         papers++;
     }
     if (sink->page)
-        sink->page->entries = entries;
+        sink->page->entries = entries - sink->page->errors;
     return papers;
 }
 
@@ -546,7 +549,8 @@ static void s_oai_raw (xmlNode *raw, builder_t *b)
         char *text = (char *)all.ptr;
         for (char *and = strstr (text, " and "); and; and = strstr (and, " and "))
             memcpy (and, ",    ", 5);
-        for (char *name = strtok (text, ","); name; name = strtok (NULL, ",")) {
+        char *save = NULL;
+        for (char *name = strtok_r (text, ",", &save); name; name = strtok_r (NULL, ",", &save)) {
             while (*name == ' ' || *name == '\n')
                 name++;
             size_t length = strlen (name);
@@ -558,7 +562,9 @@ static void s_oai_raw (xmlNode *raw, builder_t *b)
     xmlNode *categories = s_child (raw, "categories");
     if (categories) {
         pb_str_t all = s_own (b, xmlNodeGetContent (categories));
-        for (char *term = strtok ((char *)all.ptr, " \t\n"); term; term = strtok (NULL, " \t\n"))
+        char *save = NULL;
+        for (char *term = strtok_r ((char *)all.ptr, " \t\n", &save); term;
+             term = strtok_r (NULL, " \t\n", &save))
             s_xml_category (b, (pb_str_t){term, (uint32_t)strlen (term)});
     }
     int versions = 0;
@@ -631,7 +637,9 @@ static void s_oai_record (xmlNode *record, const char *position, pb_feed_sink_t 
         if (categories) {
             pb_str_t all = s_own (b, xmlNodeGetContent (categories));
             char *text = (char *)all.ptr;
-            for (char *term = strtok (text, " \t\n"); term; term = strtok (NULL, " \t\n"))
+            char *save = NULL;
+            for (char *term = strtok_r (text, " \t\n", &save); term;
+                 term = strtok_r (NULL, " \t\n", &save))
                 s_xml_category (b, (pb_str_t){term, (uint32_t)strlen (term)});
         }
     } else if (dc) {
@@ -749,8 +757,9 @@ static long s_rss (const char *name, xmlNode *root, pb_feed_sink_t *sink, builde
         if (creator) {
             //  One dc:creator with every name, comma-separated.
             pb_str_t all = s_own (b, xmlNodeGetContent (creator));
-            for (char *author = strtok ((char *)all.ptr, ","); author;
-                 author = strtok (NULL, ",")) {
+            char *save = NULL;
+            for (char *author = strtok_r ((char *)all.ptr, ",", &save); author;
+                 author = strtok_r (NULL, ",", &save)) {
                 while (*author == ' ' || *author == '\n')
                     author++;
                 s_xml_author (b, (pb_str_t){author, (uint32_t)strlen (author)});
@@ -791,6 +800,16 @@ static long s_xml (const char *name, const char *data, size_t size, pb_feed_form
         size_t length = strlen (error);
         while (length && error[length - 1] == '\n')
             error[--length] = '\0';
+        return -1;
+    }
+    //  The byte scan above misses other encodings (UTF-16): refuse any
+    //  document whose DTD declares entities, whatever its encoding.
+    if (document->intSubset && document->intSubset->entities) {
+        snprintf (error, error_size,
+                  "%s declares XML entities, which feeds never need (an entity-expansion "
+                  "attack?); refused",
+                  name);
+        xmlFreeDoc (document);
         return -1;
     }
     //  The root element decides, whatever the first bytes suggested.

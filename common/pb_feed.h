@@ -35,7 +35,8 @@ typedef struct {
     long total_results;         //  Atom: opensearch:totalResults, -1 when absent
     long start_index;           //  Atom: opensearch:startIndex
     long items_per_page;        //  Atom: opensearch:itemsPerPage
-    long entries;               //  entries in this page, papers or not
+    long entries;               //  entries in this page, papers or not (errors excluded)
+    long errors;                //  Atom: error entries (an arXiv API error answer)
 } pb_feed_page_t;
 
 //  Where parsed papers go.

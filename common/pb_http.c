@@ -126,10 +126,13 @@ int pb_http_get (pb_http_t *self, const char *url, pb_http_response_t *response,
         //  Retry-After (seconds), when the server says how long to wait.
         curl_off_t retry_after = 0;
         curl_easy_getinfo (curl, CURLINFO_RETRY_AFTER, &retry_after);
-        int pause_ms = retry_after > 0 ? (int)(retry_after * 1000) : backoff_ms;
+        //  Capped: a server asking for a day's pause gets a minute.
+        int pause_ms =
+            retry_after > 0 ? (int)(retry_after > 60 ? 60000 : retry_after * 1000) : backoff_ms;
         pb_warn ("%s: %s; trying again in %d ms", url,
                  code != CURLE_OK ? curl_easy_strerror (code) : "a temporary HTTP error", pause_ms);
-        zclock_sleep (pause_ms);
-        backoff_ms *= 2;
+        for (int slept = 0; slept < pause_ms && !zsys_interrupted; slept += 100)
+            zclock_sleep (pause_ms - slept < 100 ? pause_ms - slept : 100);
+        backoff_ms = backoff_ms < 30000 ? backoff_ms * 2 : 60000;
     }
 }

@@ -55,8 +55,13 @@ int pb_arxiv_id_parse (const char *text, size_t length, char id[PB_PAPER_ID_MAX 
         if (!isdigit ((unsigned char)text[i - 1])) {
             if (text[i - 1] == 'v' && i < length && i > 1) {
                 base = i - 1;
-                long parsed = strtol (text + i, NULL, 10);
-                if (parsed < 1 || parsed > 10000 || length - i > 5)
+                //  The text is counted, not terminated: read only its digits.
+                if (length - i > 5)
+                    return -1;
+                long parsed = 0;
+                for (size_t d = i; d < length; d++)
+                    parsed = parsed * 10 + (text[d] - '0');
+                if (parsed < 1 || parsed > 10000)
                     return -1;
                 *version = (int)parsed;
             }
@@ -176,8 +181,12 @@ int pb_date_parse (const char *text, int64_t *seconds)
             if (*rest == 'Z' || *rest == 'z')
                 rest++;
             else if (*rest == '+' || *rest == '-') {
-                int oh, om;
-                if (sscanf (rest + 1, "%2d:%2d", &oh, &om) != 2)
+                //  Exactly "+HH:MM": two digits each, within a day.
+                if (!s_digits (rest + 1, 2) || rest[3] != ':' || !s_digits (rest + 4, 2))
+                    return -1;
+                int oh = (rest[1] - '0') * 10 + (rest[2] - '0');
+                int om = (rest[4] - '0') * 10 + (rest[5] - '0');
+                if (oh > 23 || om > 59)
                     return -1;
                 offset_minutes = (oh * 60 + om) * (*rest == '+' ? 1 : -1);
                 rest += 6;

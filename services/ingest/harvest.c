@@ -227,7 +227,11 @@ static void s_harvest_page (harvester_t *self, const claim_t *claim)
     long parsed = pb_feed_parse (url, response.body, response.size, &sink, error, sizeof error);
     free (response.body);
     advance_t advance = {.self = self, .source = claim->source, .state = "running"};
-    if (parsed < 0) {
+    if (parsed >= 0 && info.errors > 0) {
+        //  The API answered with an error entry: the listing cannot go on.
+        snprintf (error, sizeof error, "%s: the arXiv API answered with an error", url);
+        s_delay (self, claim->source, "failed", error);
+    } else if (parsed < 0) {
         //  An OAI-PMH error (a bad token) will not mend by itself; a page
         //  that is not a feed at all (an error page) may.
         bool permanent = strstr (error, "OAI-PMH server answered") != NULL;
@@ -278,6 +282,8 @@ static void s_harvest_page (harvester_t *self, const claim_t *claim)
                      page.count, event_count, advance.state);
         } else if (advance.lease_lost)
             pb_warn ("harvest %s: another worker took the lease; page dropped", claim->source);
+        else
+            s_delay (self, claim->source, "running", "the page could not be stored; later");
         store_events_free (&events, event_count);
         free (changes);
     }

@@ -83,10 +83,14 @@ static int s_submit (const pb_request_t *request, pb_response_t *response, void 
     size_t event_count = 0;
     int rc =
         store_batch (self->db, source, records, valid, changes, &events, &event_count, NULL, NULL);
-    if (rc)
-        pb_response_error (response, PB_E_UNAVAILABLE, "the papers could not be stored: %s",
-                           pb_db_error (self->db));
-    else {
+    if (rc) {
+        //  A lost database is worth retrying; a statement error is not.
+        const char *state = pb_db_sqlstate (self->db);
+        bool transient = strncmp (state, "08", 2) == 0 || strcmp (state, "57P01") == 0 ||
+                         strcmp (state, "40001") == 0 || strcmp (state, "40P01") == 0;
+        pb_response_error (response, transient ? PB_E_UNAVAILABLE : PB_E_INTERNAL,
+                           "the papers could not be stored: %s", pb_db_error (self->db));
+    } else {
         //  Committed: now tell the bus. A lost publication is found in the
         //  event log by the subscribers.
         for (size_t e = 0; e < event_count; e++)

@@ -3,9 +3,11 @@
     The statement merges each incoming record with the stored row: a newer
     version replaces it (keeping what only the old one knew, such as the
     first version's date); the same version only fills in what the stored
-    row lacks, and keeps the earliest listing day. So the result does not
-    depend on the order records arrive in, and a record seen again changes
-    nothing. The merged row is hashed and written only when its hash differs,
+    row lacks, and keeps the earliest listing day; a record seen again
+    changes nothing. (Known limits: an older version arriving after a newer
+    one does not fill in what the newer lacks, and two writers merging the
+    same paper at the same moment can lose one's fill-ins; both are in the
+    ingest issue's notes.) The merged row is hashed and written only when its hash differs,
     so re-ingesting changes nothing and emits nothing. Rows are written in id order, so that two
    workers storing overlapping batches lock them in the same order; ON CONFLICT makes the second
    writer of a new paper see the first one's row.
@@ -65,7 +67,9 @@ static const char *const UPSERT_SQL =
 
 static const char *const SIGNAL_SQL =
     "INSERT INTO paper_signal AS s (paper_id, source, value)"
-    " SELECT t.id, 'hf', t.value FROM unnest ($1::text[], $2::int8[]) AS t (id, value)"
+    " SELECT DISTINCT ON (t.id) t.id, 'hf', t.value"
+    " FROM unnest ($1::text[], $2::int8[]) WITH ORDINALITY AS t (id, value, ordinal)"
+    " ORDER BY t.id, t.ordinal DESC"
     " ON CONFLICT (paper_id, source) DO UPDATE SET value = excluded.value, observed_at = now ()"
     " WHERE s.value <> excluded.value";
 

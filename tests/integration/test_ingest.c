@@ -751,3 +751,17 @@ Test (harvest, two_workers_never_fetch_the_same_page)
     kill (server, SIGKILL);
     unlink (log_path);
 }
+
+Test (ingest, a_paper_twice_in_one_run_with_its_upvotes_is_stored_once)
+{
+    //  Two parser threads may put both copies of a paper in one batch; its
+    //  signal must not make the batch fail.
+    char *hf = pbtest_repo_path ("tests/data/hf/daily_papers-2024-10-25.json");
+    char *files[] = {hf, hf, NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 0, "%s", output);
+    cr_assert (strstr (output, "29 inserted, 0 updated, 29 unchanged, 0 rejected"), "%s", output);
+    free (output);
+    cr_assert_eq (s_count ("SELECT count(*) FROM paper_signal"), 29);
+    free (hf);
+}

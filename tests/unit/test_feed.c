@@ -1,0 +1,87 @@
+/*  pb_feed: parsing on several threads at once gives the same papers, and
+    entity declarations are refused in any encoding. */
+#include "paperbus.h"
+#include "pb_feed.h"
+#include "pbtest.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *name; //  file to parse
+    char *data;       //  its bytes
+    size_t size;      //  its size
+    uint64_t digest;  //  of every paper produced, in order
+    long papers;      //  how many
+} parse_job_t;
+
+static void s_digest_paper (const void *data, size_t size, void *arg)
+{
+    parse_job_t *job = arg;
+    const unsigned char *bytes = data;
+    for (size_t i = 0; i < size; i++)
+        job->digest = (job->digest ^ bytes[i]) * 0x100000001b3ULL;
+}
+
+static void s_ignore_reject (const char *position, const char *reason, void *arg)
+{
+    (void)position;
+    (void)reason;
+    (void)arg;
+}
+
+static void *s_parse_many (void *arg)
+{
+    parse_job_t *job = arg;
+    for (int round = 0; round < 20; round++) {
+        pb_feed_sink_t sink = {s_digest_paper, s_ignore_reject, job, NULL};
+        char error[256];
+        job->papers += pb_feed_parse (job->name, job->data, job->size, &sink, error, sizeof error);
+    }
+    return NULL;
+}
+
+Test (feed, parsing_on_two_threads_at_once_gives_the_same_papers)
+{
+    //  Kaggle records split author and category strings: the splitting must
+    //  keep no state shared between threads.
+    char *path = pbtest_repo_path ("tests/data/kaggle/arxiv-metadata-oai-snapshot.head200.jsonl");
+    size_t size;
+    char *data = pbtest_read_file (path, &size);
+    cr_assert (data);
+    parse_job_t alone = {path, data, size, 0xcbf29ce484222325ULL, 0};
+    s_parse_many (&alone);
+    parse_job_t jobs[2] = {{path, data, size, 0xcbf29ce484222325ULL, 0},
+                           {path, data, size, 0xcbf29ce484222325ULL, 0}};
+    pthread_t threads[2];
+    for (int t = 0; t < 2; t++)
+        pthread_create (&threads[t], NULL, s_parse_many, &jobs[t]);
+    for (int t = 0; t < 2; t++) {
+        pthread_join (threads[t], NULL);
+        cr_assert_eq (jobs[t].papers, alone.papers);
+        cr_assert_eq (jobs[t].digest, alone.digest, "thread %d parsed different papers", t);
+    }
+    free (data);
+    free (path);
+}
+
+Test (feed, entity_declarations_are_refused_in_utf16_too)
+{
+    const char *ascii = "<?xml version=\"1.0\"?>\n<!DOCTYPE feed [ <!ENTITY t \"smuggled\"> ]>\n"
+                        "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><id>2501.00009</id>"
+                        "<title>&t;</title></entry></feed>\n";
+    //  The same document in UTF-16LE, with no byte order mark.
+    size_t length = strlen (ascii);
+    char *wide = calloc (2, length);
+    for (size_t i = 0; i < length; i++)
+        wide[2 * i] = ascii[i];
+    long papers = 0;
+    pb_feed_sink_t sink = {s_digest_paper, s_ignore_reject, &(parse_job_t){0}, NULL};
+    char error[256];
+    papers = pb_feed_parse ("wide.xml", wide, 2 * length, &sink, error, sizeof error);
+    cr_assert_eq (papers, -1, "a UTF-16 document with entities was parsed");
+    cr_assert (strstr (error, "declares XML entities"), "%s", error);
+    free (wide);
+}
