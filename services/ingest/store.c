@@ -1,68 +1,70 @@
 /*  store — one statement upserts a whole batch; its changes become events.
 
-    The statement merges each incoming record with the stored row: a newer
-    version replaces it (keeping what only the old one knew, such as the
-    first version's date); the same version only fills in what the stored
-    row lacks, and keeps the earliest listing day; a record seen again
-    changes nothing. (Known limits: an older version arriving after a newer
-    one does not fill in what the newer lacks, and two writers merging the
-    same paper at the same moment can lose one's fill-ins; both are in the
-    ingest issue's notes.) The merged row is hashed and written only when its hash differs,
-    so re-ingesting changes nothing and emits nothing. Rows are written in id order, so that two
-   workers storing overlapping batches lock them in the same order; ON CONFLICT makes the second
-   writer of a new paper see the first one's row.
+    Duplicates within the batch are folded together first (s_fold). The
+    statement then inserts new papers and, for existing ones, merges each
+    record with the current row inside ON CONFLICT DO UPDATE, where the row
+    is locked and up to date, so concurrent writers of a paper never
+    overwrite each other's data. The rules: a newer version replaces the row
+    but keeps what only the stored row knew (the first version's date, the
+    DOI); the same or an older version only fills in what the row lacks; the
+    listing day is the earliest. For two different values of one field in
+    the same version, the first stored stays. The paper_content_hash trigger
+    skips updates that change nothing, so a record seen again writes nothing
+    and emits nothing. Rows are written in id order, so that workers storing
+    overlapping batches lock them in the same order.
 */
 #include "store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+//  The batch holds each id once (s_fold merged duplicates). New papers are
+//  inserted; for existing ones the merge rules run against the current row,
+//  locked: a newer version replaces it but keeps what only the stored row
+//  knew (the first version's date, the DOI); the same version or an older
+//  one only fills in what the stored row lacks; the listing day is the
+//  earliest. The paper_content_hash trigger skips updates that change
+//  nothing, so those rows are not returned and emit no event.
 static const char *const UPSERT_SQL =
     "WITH incoming AS ("
-    "  SELECT DISTINCT ON (t.id) t.*"
-    "  FROM unnest ($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::text[],"
-    "               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
-    "       WITH ORDINALITY AS t (id, version, title, abstract, authors, categories, published,"
-    "                             updated, listed, doi, comment, journal_ref, ordinal)"
-    "  ORDER BY t.id, t.version DESC, t.ordinal DESC),"
-    " merged AS ("
-    "  SELECT i.id, i.version::integer AS version,"
-    "   CASE WHEN p.version = i.version THEN p.title ELSE i.title END AS title,"
-    "   CASE WHEN p.version = i.version AND p.abstract <> '' THEN p.abstract"
-    "        ELSE i.abstract END AS abstract,"
-    "   CASE WHEN p.version = i.version AND cardinality (p.authors) > 0 THEN p.authors"
-    "        ELSE string_to_array (i.authors, E'\\x1f') END AS authors,"
-    "   CASE WHEN p.version = i.version AND cardinality (p.categories) > 0 THEN p.categories"
-    "        ELSE string_to_array (i.categories, E'\\x1f') END AS categories,"
-    "   CASE WHEN p.version = i.version THEN coalesce (p.published, i.published::timestamptz)"
-    "        ELSE coalesce (i.published::timestamptz, p.published) END AS published,"
-    "   CASE WHEN p.version = i.version THEN coalesce (p.updated, i.updated::timestamptz)"
-    "        ELSE i.updated::timestamptz END AS updated,"
-    "   least (i.listed::date, p.listed) AS listed,"
-    "   CASE WHEN p.version = i.version THEN coalesce (p.doi, i.doi)"
-    "        ELSE coalesce (i.doi, p.doi) END AS doi,"
-    "   CASE WHEN p.version = i.version THEN coalesce (p.comment, i.comment)"
-    "        ELSE i.comment END AS comment,"
-    "   CASE WHEN p.version = i.version THEN coalesce (p.journal_ref, i.journal_ref)"
-    "        ELSE coalesce (i.journal_ref, p.journal_ref) END AS journal_ref"
-    "  FROM incoming i LEFT JOIN paper p ON p.id = i.id"
-    "  WHERE p.id IS NULL OR p.version <= i.version),"
-    " hashed AS ("
-    "  SELECT m.*, md5 (format ('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', m.version, m.title,"
-    "   m.abstract, m.authors, m.categories, m.published, m.updated, m.listed, m.doi,"
-    "   m.comment, m.journal_ref, length (m.title))) AS content_hash"
-    "  FROM merged m ORDER BY m.id)"
+    "  SELECT * FROM unnest ($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],"
+    "   $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])"
+    "  AS t (id, version, title, abstract, authors, categories, published, updated, listed,"
+    "        doi, comment, journal_ref))"
     " INSERT INTO paper AS p (id, version, title, abstract, authors, categories, published,"
     "  updated, listed, doi, comment, journal_ref, source, content_hash)"
-    " SELECT id, version, title, abstract, authors, categories, published, updated, listed,"
-    "  doi, comment, journal_ref, $13, content_hash FROM hashed"
-    " ON CONFLICT (id) DO UPDATE SET version = excluded.version, title = excluded.title,"
-    "  abstract = excluded.abstract, authors = excluded.authors,"
-    "  categories = excluded.categories, published = excluded.published,"
-    "  updated = excluded.updated, listed = excluded.listed, doi = excluded.doi,"
-    "  comment = excluded.comment, journal_ref = excluded.journal_ref,"
-    "  source = excluded.source, content_hash = excluded.content_hash, changed_at = now ()"
-    " WHERE p.version <= excluded.version AND p.content_hash <> excluded.content_hash"
+    " SELECT id, version::integer, title, abstract, string_to_array (authors, E'\\x1f'),"
+    "  string_to_array (categories, E'\\x1f'), published::timestamptz, updated::timestamptz,"
+    "  listed::date, doi, comment, journal_ref, $13, ''"
+    " FROM incoming ORDER BY id"
+    " ON CONFLICT (id) DO UPDATE SET"
+    "  version = greatest (p.version, excluded.version),"
+    "  title = CASE WHEN excluded.version > p.version THEN excluded.title ELSE p.title END,"
+    "  abstract = CASE WHEN excluded.version > p.version AND excluded.abstract <> ''"
+    "   THEN excluded.abstract WHEN p.abstract = '' THEN excluded.abstract ELSE p.abstract END,"
+    "  authors = CASE WHEN excluded.version > p.version AND cardinality (excluded.authors) > 0"
+    "   THEN excluded.authors WHEN cardinality (p.authors) = 0 THEN excluded.authors"
+    "   ELSE p.authors END,"
+    "  categories = CASE WHEN excluded.version > p.version"
+    "   AND cardinality (excluded.categories) > 0 THEN excluded.categories"
+    "   WHEN cardinality (p.categories) = 0 THEN excluded.categories ELSE p.categories END,"
+    "  published = CASE WHEN excluded.version > p.version"
+    "   THEN coalesce (excluded.published, p.published)"
+    "   ELSE coalesce (p.published, excluded.published) END,"
+    "  updated = CASE WHEN excluded.version > p.version THEN excluded.updated"
+    "   WHEN excluded.version = p.version THEN coalesce (p.updated, excluded.updated)"
+    "   ELSE p.updated END,"
+    "  listed = least (p.listed, excluded.listed),"
+    "  doi = CASE WHEN excluded.version > p.version THEN coalesce (excluded.doi, p.doi)"
+    "   ELSE coalesce (p.doi, excluded.doi) END,"
+    "  comment = CASE WHEN excluded.version > p.version THEN excluded.comment"
+    "   WHEN excluded.version = p.version THEN coalesce (p.comment, excluded.comment)"
+    "   ELSE p.comment END,"
+    "  journal_ref = CASE WHEN excluded.version > p.version"
+    "   THEN coalesce (excluded.journal_ref, p.journal_ref)"
+    "   ELSE coalesce (p.journal_ref, excluded.journal_ref) END,"
+    "  source = CASE WHEN excluded.version > p.version THEN excluded.source ELSE p.source END,"
+    "  changed_at = now ()"
     " RETURNING p.id, p.version, (xmax = 0) AS inserted";
 
 static const char *const SIGNAL_SQL =
@@ -84,6 +86,102 @@ typedef struct {
     void *extra_arg;         //  its argument
 } batch_t;
 
+//  One paper of the batch after its duplicates are folded together: the
+//  fields point into the batch's records.
+typedef struct {
+    size_t index;            //  the record that stands for it (for its outcome)
+    int version;             //  highest version seen
+    const char *title;       //  of the newest version
+    const char *abstract;    //  "" when none had one
+    const char *authors;     //  joined names
+    const char *categories;  //  joined categories
+    const char *published;   //  "" when unknown
+    const char *updated;     //  "" when unknown
+    const char *listed;      //  earliest, "" when unknown
+    const char *doi;         //  or NULL
+    const char *comment;     //  or NULL
+    const char *journal_ref; //  or NULL
+    int64_t upvotes;         //  last one given, -1 when none
+} folded_t;
+
+static const char *s_filled (const char *kept, const char *offered)
+{
+    return kept && *kept ? kept : offered;
+}
+
+static const char *s_earliest (const char *a, const char *b)
+{
+    if (!*a)
+        return b;
+    if (!*b)
+        return a;
+    return strcmp (a, b) <= 0 ? a : b;
+}
+
+//  Folds record R (index I) into F by the same rules as the statement.
+static void s_fold_one (folded_t *f, const record_t *r, size_t i)
+{
+    if (r->version > f->version) {
+        f->title = r->title;
+        f->abstract = *r->abstract ? r->abstract : f->abstract;
+        f->authors = *r->authors ? r->authors : f->authors;
+        f->categories = *r->categories ? r->categories : f->categories;
+        f->published = s_filled (r->published, f->published);
+        f->updated = r->updated;
+        f->doi = s_filled (r->doi, f->doi);
+        f->comment = r->comment;
+        f->journal_ref = s_filled (r->journal_ref, f->journal_ref);
+        f->version = r->version;
+        f->index = i;
+    } else {
+        f->abstract = s_filled (f->abstract, r->abstract);
+        f->authors = s_filled (f->authors, r->authors);
+        f->categories = s_filled (f->categories, r->categories);
+        f->published = s_filled (f->published, r->published);
+        f->doi = s_filled (f->doi, r->doi);
+        f->journal_ref = s_filled (f->journal_ref, r->journal_ref);
+        if (r->version == f->version) {
+            f->updated = s_filled (f->updated, r->updated);
+            f->comment = s_filled (f->comment, r->comment);
+            f->index = i;
+        }
+    }
+    f->listed = s_earliest (f->listed, r->listed);
+    if (r->upvotes >= 0)
+        f->upvotes = r->upvotes;
+}
+
+static int s_by_id (const void *a, const void *b, void *arg)
+{
+    const record_t *records = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    int order = strcmp (records[x].id, records[y].id);
+    return order ? order : (x > y) - (x < y);
+}
+
+//  Folds the records of one id into one, in arrival order. Returns how many
+//  papers remain; FOLDED must hold COUNT entries.
+static size_t s_fold (const record_t *records, size_t count, folded_t *folded)
+{
+    size_t *order = malloc ((count + 1) * sizeof *order);
+    for (size_t i = 0; i < count; i++)
+        order[i] = i;
+    qsort_r (order, count, sizeof *order, s_by_id, (void *)records);
+    size_t papers = 0;
+    for (size_t k = 0; k < count; k++) {
+        const record_t *r = &records[order[k]];
+        if (k == 0 || strcmp (r->id, records[order[k - 1]].id) != 0) {
+            folded_t *f = &folded[papers++];
+            *f = (folded_t){order[k],      r->version,     r->title,   r->abstract, r->authors,
+                            r->categories, r->published,   r->updated, r->listed,   r->doi,
+                            r->comment,    r->journal_ref, r->upvotes};
+        } else
+            s_fold_one (&folded[papers - 1], r, order[k]);
+    }
+    free (order);
+    return papers;
+}
+
 static void s_add_text (pb_db_array_t *array, const char *text)
 {
     if (text && *text)
@@ -102,16 +200,22 @@ static void s_add_optional (pb_db_array_t *array, const char *text)
         pb_db_array_add_null (array);
 }
 
-//  Which record of the batch stands for ID: the highest version, the last
-//  among equals (the same rule as DISTINCT ON in the statement).
-static size_t s_winner (batch_t *batch, const char *id)
+//  Which record of the batch stands for ID: the one its folded paper names
+//  (FOLDED is in id order).
+static size_t s_winner (batch_t *batch, const folded_t *folded, size_t papers, const char *id)
 {
-    size_t winner = SIZE_MAX;
-    for (size_t i = 0; i < batch->count; i++)
-        if (strcmp (batch->records[i].id, id) == 0 &&
-            (winner == SIZE_MAX || batch->records[i].version >= batch->records[winner].version))
-            winner = i;
-    return winner;
+    size_t low = 0, high = papers;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        int order = strcmp (batch->records[folded[middle].index].id, id);
+        if (order == 0)
+            return folded[middle].index;
+        if (order < 0)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return SIZE_MAX;
 }
 
 static void s_event_body (store_event_t *event, const char *id, int64_t version, bool inserted)
@@ -143,9 +247,11 @@ static int s_store (pb_db_t *db, void *arg)
         columns[c] = pb_db_array_new (types[c]);
     pb_db_array_t *signal_ids = pb_db_array_new (PB_DB_TEXT);
     pb_db_array_t *signal_values = pb_db_array_new (PB_DB_INT8);
-    for (size_t i = 0; i < batch->count; i++) {
-        record_t *r = &batch->records[i];
-        s_add_text (columns[0], r->id);
+    folded_t *folded = calloc (batch->count + 1, sizeof *folded);
+    size_t papers = s_fold (batch->records, batch->count, folded);
+    for (size_t i = 0; i < papers; i++) {
+        folded_t *r = &folded[i];
+        s_add_text (columns[0], batch->records[r->index].id);
         pb_db_array_add_int (columns[1], r->version);
         s_add_text (columns[2], r->title);
         s_add_text (columns[3], r->abstract);
@@ -158,7 +264,7 @@ static int s_store (pb_db_t *db, void *arg)
         s_add_optional (columns[10], r->comment);
         s_add_optional (columns[11], r->journal_ref);
         if (r->upvotes >= 0) {
-            s_add_text (signal_ids, r->id);
+            s_add_text (signal_ids, batch->records[r->index].id);
             pb_db_array_add_int (signal_values, r->upvotes);
         }
     }
@@ -178,7 +284,7 @@ static int s_store (pb_db_t *db, void *arg)
         const char *id = PQgetvalue (result, row, 0);
         int64_t version = strtoll (PQgetvalue (result, row, 1), NULL, 10);
         bool inserted = strcmp (PQgetvalue (result, row, 2), "t") == 0;
-        size_t winner = s_winner (batch, id);
+        size_t winner = s_winner (batch, folded, papers, id);
         if (winner != SIZE_MAX)
             batch->changes[winner] = inserted ? STORE_INSERTED : STORE_UPDATED;
         s_event_body (&batch->events[row], id, version, inserted);
@@ -207,6 +313,7 @@ static int s_store (pb_db_t *db, void *arg)
         goto done;
     rc = 0;
 done:
+    free (folded);
     for (int c = 0; c < 12; c++)
         pb_db_array_destroy (&columns[c]);
     pb_db_array_destroy (&signal_ids);

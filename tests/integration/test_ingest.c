@@ -765,3 +765,57 @@ Test (ingest, a_paper_twice_in_one_run_with_its_upvotes_is_stored_once)
     cr_assert_eq (s_count ("SELECT count(*) FROM paper_signal"), 29);
     free (hf);
 }
+
+Test (ingest, an_older_version_arriving_late_fills_in_what_the_newer_lacks)
+{
+    const char v2[] = "{\"id\": \"2501.00021v2\", \"title\": \"Second version\"}\n";
+    const char v1[] = "{\"id\": \"2501.00021v1\", \"title\": \"First version\","
+                      " \"doi\": \"10.1000/xyz\", \"published\": \"2025-01-02\"}\n";
+    char *newer = s_write_temp ("late-v2.jsonl", v2, sizeof v2 - 1);
+    char *older = s_write_temp ("late-v1.jsonl", v1, sizeof v1 - 1);
+    char *output;
+    char *first[] = {newer, NULL};
+    char *second[] = {older, NULL};
+    cr_assert_eq (s_paperctl_ingest (first, &output), 0, "%s", output);
+    free (output);
+    cr_assert_eq (s_paperctl_ingest (second, &output), 0, "%s", output);
+    cr_assert (strstr (output, "0 inserted, 1 updated"), "%s", output);
+    free (output);
+    PGresult *row = pb_db_query (s_db,
+                                 "SELECT version, title, doi, published::date FROM paper"
+                                 " WHERE id = '2501.00021'",
+                                 NULL);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0), "2");
+    cr_assert_str_eq (PQgetvalue (row, 0, 1), "Second version");
+    cr_assert_str_eq (PQgetvalue (row, 0, 2), "10.1000/xyz");
+    cr_assert_str_eq (PQgetvalue (row, 0, 3), "2025-01-02");
+    PQclear (row);
+    //  Both orders end in the same row.
+    cr_assert_eq (s_paperctl_ingest (first, &output), 0, "%s", output);
+    cr_assert (strstr (output, "0 inserted, 0 updated, 1 unchanged"), "%s", output);
+    free (output);
+    unlink (newer);
+    unlink (older);
+    free (newer);
+    free (older);
+}
+
+Test (ingest, duplicates_within_one_batch_are_folded_not_dropped)
+{
+    const char lines[] = "{\"id\": \"2501.00031\", \"title\": \"T\", \"summary\": \"Kept.\"}\n"
+                         "{\"id\": \"2501.00031\", \"title\": \"T\", \"doi\": \"10.1/d\"}\n";
+    char *path = s_write_temp ("dup.jsonl", lines, sizeof lines - 1);
+    char *files[] = {path, NULL};
+    char *output;
+    cr_assert_eq (s_paperctl_ingest (files, &output), 0, "%s", output);
+    cr_assert (strstr (output, "1 inserted, 0 updated, 1 unchanged"), "%s", output);
+    free (output);
+    PGresult *row =
+        pb_db_query (s_db, "SELECT abstract, doi FROM paper WHERE id = '2501.00031'", NULL);
+    cr_assert_str_eq (PQgetvalue (row, 0, 0), "Kept.");
+    cr_assert_str_eq (PQgetvalue (row, 0, 1), "10.1/d");
+    PQclear (row);
+    cr_assert_eq (s_count ("SELECT count(*) FROM event_log WHERE topic = 'paper.ingested'"), 1);
+    unlink (path);
+    free (path);
+}
