@@ -402,10 +402,14 @@ static char *s_read_all (const char *path, size_t *size)
     size_t capacity = 1 << 20, used = 0;
     char *data = malloc (capacity);
     size_t got;
-    while ((got = fread (data + used, 1, capacity - used, file)) > 0) {
+    while (data && (got = fread (data + used, 1, capacity - used, file)) > 0) {
         used += got;
-        if (used == capacity)
-            data = realloc (data, capacity *= 2);
+        if (used == capacity) {
+            char *grown = realloc (data, capacity *= 2);
+            if (!grown)
+                free (data);
+            data = grown;
+        }
     }
     if (file != stdin)
         fclose (file);
