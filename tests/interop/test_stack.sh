@@ -1,0 +1,63 @@
+#!/bin/bash
+# The newcomer's path, as make up / make down run it: deploy/stack.sh brings
+# up a private PostgreSQL, the bus and ingest, loads the sample papers, is
+# harmless when run twice, stops everything on down; and with DATABASE_URL it
+# uses that PostgreSQL instead of starting its own.
+#
+# Environment from tests/run.sh: PAPERBUS_ROOT, PAPERBUS_BIN_DIR,
+# PAPERBUS_DATABASE_URL (the test cluster, for the DATABASE_URL case).
+set -euo pipefail
+
+root=${PAPERBUS_ROOT:?}
+stack="$root/deploy/stack.sh"
+work=$(mktemp -d)
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+export PAPERBUS_VAR_DIR="$work/var"
+export PAPERBUS_PG_PORT=$(free_port)
+export PAPERBUS_BUS_REQUESTS="tcp://127.0.0.1:$(free_port)"
+export PAPERBUS_BUS_EVENTS_IN="tcp://127.0.0.1:$(free_port)"
+export PAPERBUS_BUS_EVENTS_OUT="tcp://127.0.0.1:$(free_port)"
+export PAPERBUS_LOG_LEVEL=warn
+test_database_url=$PAPERBUS_DATABASE_URL
+unset PAPERBUS_DATABASE_URL DATABASE_URL
+
+cleanup() {
+    "$stack" down >/dev/null 2>&1 || true
+    DATABASE_URL=$test_database_url "$stack" down >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok - $*"; }
+
+"$stack" up >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "stack up failed"; }
+grep -q "^bus *running" "$work/up.log" || fail "the bus is not running: $(cat "$work/up.log")"
+grep -q "^ingest *running" "$work/up.log" || fail "ingest is not running"
+grep -q "sample: 807 inserted" "$work/up.log" || fail "the sample papers were not loaded: $(cat "$work/up.log")"
+ok "up: PostgreSQL, bus and ingest running, 807 sample papers loaded"
+
+url=$("$stack" env | sed 's/^PAPERBUS_DATABASE_URL=//')
+papers=$(psql "$url" -tAX -c "SELECT count(*) FROM paper")
+[ "$papers" = 807 ] || fail "want 807 papers, the database has $papers"
+"$stack" up >"$work/up2.log" 2>&1 || fail "a second up failed: $(cat "$work/up2.log")"
+grep -q "sample: 0 inserted, 0 updated, 1036 unchanged" "$work/up2.log" ||
+    fail "a second up changed something: $(cat "$work/up2.log")"
+ok "a second up is harmless"
+
+"$stack" down >/dev/null
+status=$("$stack" status)
+grep -q "^postgresql  stopped" <<<"$status" || fail "PostgreSQL still runs after down: $status"
+grep -q "^bus *stopped" <<<"$status" || fail "the bus still runs after down: $status"
+ok "down stops everything"
+
+# With DATABASE_URL: no private cluster, the given database is used.
+export DATABASE_URL=$test_database_url
+"$stack" up >"$work/up3.log" 2>&1 || { cat "$work/up3.log"; fail "up with DATABASE_URL failed"; }
+grep -q "using the PostgreSQL at DATABASE_URL" "$work/up3.log" || fail "DATABASE_URL ignored"
+[ ! -e "$work/var/pg/data/postmaster.pid" ] || fail "a private cluster was started anyway"
+loaded=$(psql "$DATABASE_URL" -tAX -c "SELECT count(*) FROM paper")
+[ "$loaded" -ge 807 ] || fail "the sample was not loaded into DATABASE_URL ($loaded papers)"
+"$stack" down >/dev/null
+ok "DATABASE_URL is used instead of a private cluster"
