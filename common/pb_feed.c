@@ -194,6 +194,26 @@ static void s_authors (builder_t *b, json_t *record)
     }
 }
 
+//  True when TEXT (LENGTH bytes) looks like an arXiv category ("cs.LG",
+//  "hep-th", "cond-mat.str-el"). Some sources mix MSC or ACM classes
+//  ("68T09, 68T50", "I.2; H.3") into the list; those are not kept.
+static bool s_arxiv_category (const char *text, size_t length)
+{
+    if (length == 0 || length > 32 || text[0] < 'a' || text[0] > 'z')
+        return false;
+    bool dot = false;
+    for (size_t i = 0; i < length; i++) {
+        char c = text[i];
+        if (c == '.') {
+            if (dot || i + 1 == length)
+                return false;
+            dot = true;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 //  Categories: an array, or one space-separated string (Kaggle).
 static void s_categories (builder_t *b, json_t *record)
 {
@@ -206,13 +226,19 @@ static void s_categories (builder_t *b, json_t *record)
         {
             if (count == 64)
                 break;
-            if (json_is_string (item) && json_string_length (item))
+            if (json_is_string (item) &&
+                s_arxiv_category (json_string_value (item), json_string_length (item)))
                 b->categories[count++] =
                     (pb_str_t){json_string_value (item), (uint32_t)json_string_length (item)};
         }
     } else if (json_is_string (categories)) {
         b->category_text = strdup (json_string_value (categories));
         s_split_list (b->category_text, " ", b->categories, 64, &count);
+        uint32_t kept = 0;
+        for (uint32_t i = 0; i < count; i++)
+            if (s_arxiv_category (b->categories[i].ptr, b->categories[i].len))
+                b->categories[kept++] = b->categories[i];
+        count = kept;
     }
     if (count) {
         b->paper.categories = (pb_str_list_t){b->categories, count};
@@ -452,6 +478,8 @@ static void s_xml_author (builder_t *b, pb_str_t name)
 
 static void s_xml_category (builder_t *b, pb_str_t term)
 {
+    if (!s_arxiv_category (term.ptr, term.len))
+        return;
     for (uint32_t i = 0; i < b->paper.categories.count; i++)
         if (b->categories[i].len == term.len &&
             memcmp (b->categories[i].ptr, term.ptr, term.len) == 0)

@@ -79,6 +79,11 @@ int pb_arxiv_id_parse (const char *text, size_t length, char id[PB_PAPER_ID_MAX 
         int month = (text[2] - '0') * 10 + (text[3] - '0');
         if (month < 1 || month > 12)
             return -1;
+        //  Four-digit numbers from 0704 to 1412, five digits from 1501 on.
+        int year_month = (text[0] - '0') * 1000 + (text[1] - '0') * 100 + month;
+        if ((base == 9 && (year_month < 704 || year_month > 1412)) ||
+            (base == 10 && year_month < 1501))
+            return -1;
     } else {
         //  Old style: archive(.SUBJECT)/YYMMNNN, as in "math.GT/0309136".
         size_t archive = (size_t)(slash - text);
@@ -87,7 +92,7 @@ int pb_arxiv_id_parse (const char *text, size_t length, char id[PB_PAPER_ID_MAX 
         size_t i = 0;
         while (i < archive && (islower ((unsigned char)text[i]) || text[i] == '-'))
             i++;
-        if (i == 0)
+        if (i == 0 || !islower ((unsigned char)text[0]))
             return -1;
         if (i < archive) {
             if (text[i] != '.' || archive - i != 3 || !isupper ((unsigned char)text[i + 1]) ||
@@ -136,6 +141,23 @@ static int s_month (const char *name)
     for (int i = 0; i < 12; i++)
         if (strncasecmp (name, months[i], 3) == 0)
             return i;
+    return -1;
+}
+
+//  The zone names RFC 2822 allows besides numeric offsets.
+static int s_zone_offset (const char *zone, int *minutes)
+{
+    static const struct {
+        const char *name;
+        int offset;
+    } zones[] = {{"GMT", 0},       {"UTC", 0},       {"UT", 0},        {"Z", 0},
+                 {"EST", -5 * 60}, {"EDT", -4 * 60}, {"CST", -6 * 60}, {"CDT", -5 * 60},
+                 {"MST", -7 * 60}, {"MDT", -6 * 60}, {"PST", -8 * 60}, {"PDT", -7 * 60}};
+    for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++)
+        if (strcmp (zone, zones[i].name) == 0) {
+            *minutes = zones[i].offset;
+            return 0;
+        }
     return -1;
 }
 
@@ -213,10 +235,13 @@ int pb_date_parse (const char *text, int64_t *seconds)
         if (month < 0)
             return -1;
         if (zone[0] == '+' || zone[0] == '-') {
+            if (strlen (zone) != 5 || !s_digits (zone + 1, 4))
+                return -1;
             int value = atoi (zone + 1);
+            if (value / 100 > 23 || value % 100 > 59)
+                return -1;
             offset_minutes = (value / 100 * 60 + value % 100) * (zone[0] == '+' ? 1 : -1);
-        } else if (zone[0] && strcmp (zone, "GMT") != 0 && strcmp (zone, "UTC") != 0 &&
-                   strcmp (zone, "UT") != 0 && strcmp (zone, "Z") != 0)
+        } else if (zone[0] && s_zone_offset (zone, &offset_minutes))
             return -1;
         tm.tm_year = year - 1900;
         tm.tm_mon = month;
@@ -227,7 +252,12 @@ int pb_date_parse (const char *text, int64_t *seconds)
     tm.tm_sec = second;
     if (!s_valid_tm (&tm))
         return -1;
-    *seconds = (int64_t)timegm (&tm) - (int64_t)offset_minutes * 60;
+    //  timegm rolls 31 February over into March: a day must exist as given.
+    struct tm given = tm;
+    time_t utc = timegm (&tm);
+    if (tm.tm_mday != given.tm_mday || tm.tm_mon != given.tm_mon)
+        return -1;
+    *seconds = (int64_t)utc - (int64_t)offset_minutes * 60;
     return 0;
 }
 
@@ -255,8 +285,15 @@ void pb_paper_stable_id (const char *doi, const char *title, const char *first_a
 {
     if (doi && *doi) {
         size_t used = (size_t)snprintf (id, PB_PAPER_ID_MAX + 1, "doi:");
-        for (const char *c = doi; *c && used < PB_PAPER_ID_MAX; c++)
-            id[used++] = (char)tolower ((unsigned char)*c);
+        size_t length = strlen (doi);
+        //  A DOI too long for an id keeps its start and a hash of all of it,
+        //  so that two long DOIs sharing a prefix stay apart.
+        size_t keep = used + length <= PB_PAPER_ID_MAX ? length : PB_PAPER_ID_MAX - used - 17;
+        for (size_t i = 0; i < keep; i++)
+            id[used++] = (char)tolower ((unsigned char)doi[i]);
+        if (keep < length)
+            used += (size_t)snprintf (id + used, PB_PAPER_ID_MAX + 1 - used, "~%016llx",
+                                      (unsigned long long)s_fnv1a (0xcbf29ce484222325ULL, doi));
         id[used] = '\0';
         return;
     }

@@ -85,3 +85,32 @@ Test (feed, entity_declarations_are_refused_in_utf16_too)
     cr_assert (strstr (error, "declares XML entities"), "%s", error);
     free (wide);
 }
+
+static void s_keep_categories (const void *data, size_t size, void *arg)
+{
+    char *out = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_paper_t paper;
+    pb_codec_error_t error;
+    cr_assert_eq (pb_decode (data, size, size, &pb_paper_schema, &paper, arena, &error), 0, "%s",
+                  error.message);
+    for (uint32_t i = 0; i < paper.categories.count; i++)
+        snprintf (out + strlen (out), 256 - strlen (out), "%s%.*s", i ? "," : "",
+                  (int)paper.categories.items[i].len, paper.categories.items[i].ptr);
+    pb_arena_destroy (&arena);
+}
+
+Test (feed, classification_codes_mixed_into_categories_are_dropped)
+{
+    //  A real arxiv-daily record lists MSC and ACM classes among its
+    //  categories; only the arXiv categories are kept.
+    const char line[] = "{\"id\": \"2505.01754\", \"title\": \"T\", \"categories\": [\"cs.AI\","
+                        " \"cond-mat.str-el\", \"68T09, 68T50, 68T05,\\n  62R07\","
+                        " \"I.2; H.3; I.5\"]}\n";
+    char categories[256] = "";
+    pb_feed_sink_t sink = {s_keep_categories, s_ignore_reject, categories, NULL};
+    char error[256];
+    cr_assert_eq (pb_feed_parse ("day.jsonl", line, sizeof line - 1, &sink, error, sizeof error), 1,
+                  "%s", error);
+    cr_assert_str_eq (categories, "cs.AI,cond-mat.str-el");
+}

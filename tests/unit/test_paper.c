@@ -113,3 +113,37 @@ Test (paper, stable_ids_follow_doi_else_title_and_first_author)
     pb_paper_stable_id (NULL, "Another Title", "John Doe", c);
     cr_assert_str_neq (b, c);
 }
+
+Test (paper, ids_must_have_the_shape_of_their_era_and_days_must_exist)
+{
+    char id[PB_PAPER_ID_MAX + 1];
+    int version;
+    cr_assert_eq (s_parse_id ("0704.0001", id, &version), 0);
+    cr_assert_eq (s_parse_id ("1412.9999", id, &version), 0);
+    cr_assert_eq (s_parse_id ("2501.0123", id, &version), -1, "4 digits after 2014");
+    cr_assert_eq (s_parse_id ("0703.12345", id, &version), -1, "5 digits before 2015");
+    cr_assert_eq (s_parse_id ("--/9901001", id, &version), -1);
+    int64_t seconds;
+    cr_assert_eq (pb_date_parse ("2021-02-31", &seconds), -1, "31 February");
+    cr_assert_eq (pb_date_parse ("Wed, 31 Feb 2021 10:00:00 GMT", &seconds), -1);
+    cr_assert_eq (pb_date_parse ("2024-02-29", &seconds), 0, "a leap day exists");
+    cr_assert_eq (pb_date_parse ("Mon, 2 Apr 2007 15:18:42 EDT", &seconds), 0);
+    char out[32];
+    pb_date_format (seconds, out);
+    cr_assert_str_eq (out, "2007-04-02 19:18:42+00");
+    cr_assert_eq (pb_date_parse ("Mon, 2 Apr 2007 15:18:42 +99x9", &seconds), -1);
+}
+
+Test (paper, long_dois_keep_distinct_stable_ids)
+{
+    char prefix[200];
+    memset (prefix, 'x', sizeof prefix);
+    char doi_a[220], doi_b[220];
+    snprintf (doi_a, sizeof doi_a, "10.1/%.150s-a", prefix);
+    snprintf (doi_b, sizeof doi_b, "10.1/%.150s-b", prefix);
+    char a[PB_PAPER_ID_MAX + 1], b[PB_PAPER_ID_MAX + 1];
+    pb_paper_stable_id (doi_a, "T", "A", a);
+    pb_paper_stable_id (doi_b, "T", "A", b);
+    cr_assert_leq (strlen (a), PB_PAPER_ID_MAX);
+    cr_assert_str_neq (a, b);
+}
