@@ -1,7 +1,9 @@
 /*  pb_bus — socket creation, method names, event frames. */
 #include "pb_bus.h"
+#include "pb_error.h"
 #include "pb_eventlog.h"
 #include "pb_log.h"
+#include "pb_proto.h"
 
 #include <string.h>
 
@@ -81,6 +83,15 @@ bool pb_bus_method_split (const char *method, size_t length, size_t *service_len
             return false;
     *service_length = (size_t)(dot - method);
     return true;
+}
+
+void pb_bus_pack_error (msgpack_packer *packer, int code, const char *message)
+{
+    pb_error_reply_t error = {0};
+    error.code = code;
+    error.name = pb_str (pb_error_name (code));
+    error.message = pb_str (message);
+    pb_encode (&pb_error_reply_schema, &error, packer);
 }
 
 size_t pb_bus_status_text (int status, char *text)

@@ -13,6 +13,7 @@
 #include "pb_config.h"
 
 #include <czmq.h>
+#include <msgpack.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -58,6 +59,10 @@ bool pb_bus_method_split (const char *method, size_t length, size_t *service_len
 //  status frame carries it; returns its length. Cheaper than snprintf, which
 //  showed up in the bus's profile.
 size_t pb_bus_status_text (int status, char *text);
+
+//  Packs an error_reply body (CODE, its wire name, MESSAGE): the body of
+//  every reply whose status is not 0, from the bus or from a worker.
+void pb_bus_pack_error (msgpack_packer *packer, int code, const char *message);
 
 //  Builds the one-frame event: TOPIC, a NUL, SEQ as 8 bytes big-endian, BODY.
 zframe_t *pb_bus_event_frame (const char *topic, int64_t seq, const void *body, size_t size);

@@ -69,28 +69,6 @@ pb_feed_format_t pb_feed_detect (const char *data, size_t size)
     return PB_FEED_UNKNOWN;
 }
 
-const char *pb_feed_format_name (pb_feed_format_t format)
-{
-    switch (format) {
-    case PB_FEED_JSON_LINES:
-        return "JSON Lines";
-    case PB_FEED_HF_DAILY:
-        return "Hugging Face daily papers";
-    case PB_FEED_HTML:
-        return "an HTML page";
-    case PB_FEED_ATOM:
-        return "arXiv API Atom";
-    case PB_FEED_OAI:
-        return "OAI-PMH";
-    case PB_FEED_RSS:
-        return "RSS";
-    case PB_FEED_RECORDED:
-        return "a recorded HTTP response";
-    default:
-        return "an unknown format";
-    }
-}
-
 const char *pb_feed_source (pb_feed_format_t format)
 {
     switch (format) {
@@ -158,6 +136,17 @@ static void s_split_list (char *text, const char *separators, pb_str_t *items, s
     }
 }
 
+//  Splits "A, B and C" (Kaggle, arXivRaw) in place into ITEMS.
+static void s_split_names (char *text, pb_str_t *items, size_t max, uint32_t *count)
+{
+    for (char *c = text; *c; c++)
+        if (*c == '\n' || *c == '\t')
+            *c = ' ';
+    for (char *and = strstr (text, " and "); and; and = strstr (and, " and "))
+        memcpy (and, ",    ", 5);
+    s_split_list (text, ",", items, max, count);
+}
+
 //  Authors: an array of strings, an array of {"name": ...}, or one string
 //  "A, B and C" (Kaggle), which Kaggle's authors_parsed spells out better.
 static void s_authors (builder_t *b, json_t *record)
@@ -178,15 +167,7 @@ static void s_authors (builder_t *b, json_t *record)
         }
     } else if (json_is_string (authors)) {
         b->author_text = strdup (json_string_value (authors));
-        //  "A, B and C": split at commas and at " and ".
-        for (char *and = strstr (b->author_text, " and "); and; and = strstr (and, " and ")) {
-            and[0] = ',';
-            and[1] = ' ';
-            and[2] = ' ';
-            and[3] = ' ';
-            and[4] = ' ';
-        }
-        s_split_list (b->author_text, ",", b->authors, MAX_LIST, &count);
+        s_split_names (b->author_text, b->authors, MAX_LIST, &count);
     }
     if (count) {
         b->paper.authors = (pb_str_list_t){b->authors, count};
@@ -574,18 +555,11 @@ static void s_oai_raw (xmlNode *raw, builder_t *b)
     xmlNode *authors = s_child (raw, "authors");
     if (authors) {
         pb_str_t all = s_own (b, xmlNodeGetContent (authors));
-        char *text = (char *)all.ptr;
-        for (char *and = strstr (text, " and "); and; and = strstr (and, " and "))
-            memcpy (and, ",    ", 5);
-        char *save = NULL;
-        for (char *name = strtok_r (text, ",", &save); name; name = strtok_r (NULL, ",", &save)) {
-            while (*name == ' ' || *name == '\n')
-                name++;
-            size_t length = strlen (name);
-            while (length && (name[length - 1] == ' ' || name[length - 1] == '\n'))
-                name[--length] = '\0';
-            s_xml_author (b, (pb_str_t){name, (uint32_t)length});
-        }
+        uint32_t count = 0;
+        s_split_names ((char *)all.ptr, b->authors, MAX_XML_AUTHORS, &count);
+        b->paper.authors = (pb_str_list_t){b->authors, count};
+        if (count)
+            pb_set_present (&b->paper, PB_paper_authors);
     }
     xmlNode *categories = s_child (raw, "categories");
     if (categories) {

@@ -52,9 +52,6 @@ typedef struct {
 //  Recognises the format of the SIZE bytes at DATA.
 pb_feed_format_t pb_feed_detect (const char *data, size_t size);
 
-//  The name of FORMAT, for messages ("JSON Lines").
-const char *pb_feed_format_name (pb_feed_format_t format);
-
 //  Parses DATA, whose NAME (a file name, or "-") gives positions and, for
 //  arxiv-daily files named YYYY-MM-DD.jsonl, the listing day. Returns the
 //  number of papers passed to the sink, or -1 when the whole input is

@@ -11,8 +11,8 @@ struct _pb_http_t {
     CURL *curl;           //  one easy handle: one connection, reused
     char *user_agent;     //  sent with every request
     long timeout_ms;      //  per attempt
-    int retries;          //  temporary failures retried
-    int first_backoff_ms; //  before the first retry
+    int retries;          //  temporary failures retried (4)
+    int first_backoff_ms; //  before the first retry (1 s; doubles each time)
 };
 
 typedef struct {
@@ -63,12 +63,6 @@ void pb_http_destroy (pb_http_t **self_p)
     free ((*self_p)->user_agent);
     free (*self_p);
     *self_p = NULL;
-}
-
-void pb_http_set_retries (pb_http_t *self, int retries, int first_backoff_ms)
-{
-    self->retries = retries;
-    self->first_backoff_ms = first_backoff_ms;
 }
 
 //  Temporary failures: worth asking again after a pause.

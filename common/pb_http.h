@@ -30,10 +30,6 @@ pb_http_t *pb_http_new (pb_config_t *config);
 //  Closes the connection; accepts NULL and sets *self_p to NULL.
 void pb_http_destroy (pb_http_t **self_p);
 
-//  Sets how many times a temporary failure is retried (default 4) and the
-//  first backoff (default 1000 ms; doubles each time).
-void pb_http_set_retries (pb_http_t *self, int retries, int first_backoff_ms);
-
 //  GETs URL. Returns 0 with RESPONSE filled when a response came (whatever
 //  its status, after retries of temporary failures), or -1 with ERROR saying
 //  why none did.

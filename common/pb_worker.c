@@ -49,11 +49,7 @@ void pb_response_error (pb_response_t *response, int code, const char *format, .
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
     msgpack_sbuffer_clear (&response->body);
-    pb_error_reply_t error = {0};
-    error.code = code;
-    error.name = pb_str (pb_error_name (code));
-    error.message = pb_str (message);
-    pb_encode (&pb_error_reply_schema, &error, &response->packer);
+    pb_bus_pack_error (&response->packer, code, message);
     response->status = code;
 }
 

@@ -219,6 +219,36 @@ static uint32_t s_ticket_slot (broker_t *self, uint64_t ticket)
 
 /* ==== Replies ==== */
 
+//  Packs the msgpack body that FILL writes into a new message BODY.
+static void s_body (zmq_msg_t *body, void (*fill) (msgpack_packer *packer, const void *arg),
+                    const void *arg)
+{
+    msgpack_sbuffer buffer;
+    msgpack_sbuffer_init (&buffer);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    fill (&packer, arg);
+    zmq_msg_init_size (body, buffer.size);
+    memcpy (zmq_msg_data (body), buffer.data, buffer.size);
+    msgpack_sbuffer_destroy (&buffer);
+}
+
+typedef struct {
+    int code;            //  error code
+    const char *message; //  its text
+} error_body_t;
+
+static void s_fill_error (msgpack_packer *packer, const void *arg)
+{
+    const error_body_t *error = arg;
+    pb_bus_pack_error (packer, error->code, error->message);
+}
+
+static void s_fill_status (msgpack_packer *packer, const void *arg)
+{
+    pb_encode (&pb_status_reply_schema, arg, packer);
+}
+
 //  Sends the reply to a client: [client] PBC1 request_id status body. The
 //  CLIENT, REQUEST_ID and BODY frames are moved.
 static void s_reply (broker_t *self, zmq_msg_t *client, zmq_msg_t *request_id, int status,
@@ -249,19 +279,8 @@ static void s_reply_error (broker_t *self, zmq_msg_t *client, zmq_msg_t *request
     va_start (args, format);
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
-    pb_error_reply_t error = {0};
-    error.code = code;
-    error.name = pb_str (pb_error_name (code));
-    error.message = pb_str (message);
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    pb_encode (&pb_error_reply_schema, &error, &packer);
     zmq_msg_t body;
-    zmq_msg_init_size (&body, buffer.size);
-    memcpy (zmq_msg_data (&body), buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
+    s_body (&body, s_fill_error, &(error_body_t){code, message});
     if (service)
         service->errors++;
     s_reply (self, client, request_id, code, &body);
@@ -911,15 +930,8 @@ static void s_handle_status (broker_t *self, uint32_t slot)
     reply.services.count = (uint32_t)service_count;
     reply.counters = self->counters;
     reply.counters.uptime_ms = now - self->started;
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    pb_encode (&pb_status_reply_schema, &reply, &packer);
     zmq_msg_t body;
-    zmq_msg_init_size (&body, buffer.size);
-    memcpy (zmq_msg_data (&body), buffer.data, buffer.size);
-    msgpack_sbuffer_destroy (&buffer);
+    s_body (&body, s_fill_status, &reply);
     s_reply (self, &request->client, &request->request_id, PB_OK, &body);
     pb_arena_destroy (&arena);
     s_slot_free (self, slot);

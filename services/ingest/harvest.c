@@ -176,7 +176,8 @@ static void s_page_reject (const char *position, const char *reason, void *arg)
 
 static char *s_url (harvester_t *self, const claim_t *claim)
 {
-    CURL *curl = curl_easy_init ();
+    //  curl_easy_escape needs no handle (libcurl 7.82 and later).
+    CURL *curl = NULL;
     char *url = NULL;
     if (strcmp (claim->kind, "oai") == 0) {
         char *token = curl_easy_escape (curl, claim->cursor, 0);
@@ -198,7 +199,6 @@ static char *s_url (harvester_t *self, const claim_t *claim)
                          API_PAGE_SIZE);
         curl_free (query);
     }
-    curl_easy_cleanup (curl);
     (void)self;
     return url;
 }

@@ -418,6 +418,7 @@ Test (bus, subscriber_fills_a_gap_from_the_log_exactly_once)
         cr_assert_str_eq (delivered.bodies[i], bodies[i]);
     }
     cr_assert_eq (pb_subscriber_replayed (subscriber), 3, "two, three, four come from the log");
+    cr_assert_eq (pb_subscriber_position (subscriber, "test.topic"), 5);
     pb_subscriber_destroy (&subscriber);
     zloop_destroy (&loop);
     pb_publisher_destroy (&publisher);

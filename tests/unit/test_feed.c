@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name; //  file to parse
@@ -113,4 +114,46 @@ Test (feed, classification_codes_mixed_into_categories_are_dropped)
     cr_assert_eq (pb_feed_parse ("day.jsonl", line, sizeof line - 1, &sink, error, sizeof error), 1,
                   "%s", error);
     cr_assert_str_eq (categories, "cs.AI,cond-mat.str-el");
+}
+
+static void s_keep_authors (const void *data, size_t size, void *arg)
+{
+    char *out = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_paper_t paper;
+    pb_codec_error_t error;
+    cr_assert_eq (pb_decode (data, size, size, &pb_paper_schema, &paper, arena, &error), 0, "%s",
+                  error.message);
+    for (uint32_t i = 0; i < paper.authors.count; i++)
+        snprintf (out + strlen (out), 256 - strlen (out), "%s%.*s", i ? "|" : "",
+                  (int)paper.authors.items[i].len, paper.authors.items[i].ptr);
+    pb_arena_destroy (&arena);
+}
+
+Test (feed, author_strings_split_alike_in_kaggle_and_arxivraw)
+{
+    const char line[] = "{\"title\": \"T\", \"authors\": \"C. Bal\\\\'azs, E. L. Berger and\\n "
+                        " C.-P. Yuan\"}\n";
+    char authors[256] = "";
+    pb_feed_sink_t sink = {s_keep_authors, s_ignore_reject, authors, NULL};
+    char error[256];
+    cr_assert_eq (pb_feed_parse ("k.jsonl", line, sizeof line - 1, &sink, error, sizeof error), 1);
+    cr_assert_str_eq (authors, "C. Bal\\'azs|E. L. Berger|C.-P. Yuan");
+
+    char *path = pbtest_repo_path ("tests/data/oai/arxivraw");
+    char command[4300];
+    snprintf (command, sizeof command, "ls %s/*.xml > /tmp/pbtest-raw-%d", path, (int)getpid ());
+    cr_assert_eq (system (command), 0);
+    snprintf (command, sizeof command, "/tmp/pbtest-raw-%d", (int)getpid ());
+    char *list = pbtest_read_file (command, NULL);
+    unlink (command);
+    list[strcspn (list, "\n")] = '\0';
+    size_t size;
+    char *xml = pbtest_read_file (list, &size);
+    authors[0] = '\0';
+    cr_assert_eq (pb_feed_parse (list, xml, size, &sink, error, sizeof error), 1, "%s", error);
+    cr_assert_str_eq (authors, "Igor A. Zaliznyak|John M. Tranquada");
+    free (xml);
+    free (list);
+    free (path);
 }
