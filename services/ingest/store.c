@@ -8,10 +8,11 @@
     but keeps what only the stored row knew (the first version's date, the
     DOI); the same or an older version only fills in what the row lacks; the
     listing day is the earliest. For two different values of one field in
-    the same version, the first stored stays. The paper_content_hash trigger
-    skips updates that change nothing, so a record seen again writes nothing
-    and emits nothing. Rows are written in id order, so that workers storing
-    overlapping batches lock them in the same order.
+    the same version, the first stored stays. A trigger
+    (suppress_redundant_updates_trigger) skips updates that change nothing,
+    so a record seen again writes nothing and emits nothing. Rows are
+    written in id order, so that workers storing overlapping batches lock
+    them in the same order.
 */
 #include "store.h"
 
@@ -23,7 +24,7 @@
 //  locked: a newer version replaces it but keeps what only the stored row
 //  knew (the first version's date, the DOI); the same version or an older
 //  one only fills in what the stored row lacks; the listing day is the
-//  earliest. The paper_content_hash trigger skips updates that change
+//  earliest. The paper_1_skip_unchanged trigger skips updates that change
 //  nothing, so those rows are not returned and emit no event.
 static const char *const UPSERT_SQL =
     "WITH incoming AS ("
@@ -32,10 +33,10 @@ static const char *const UPSERT_SQL =
     "  AS t (id, version, title, abstract, authors, categories, published, updated, listed,"
     "        doi, comment, journal_ref))"
     " INSERT INTO paper AS p (id, version, title, abstract, authors, categories, published,"
-    "  updated, listed, doi, comment, journal_ref, source, content_hash)"
+    "  updated, listed, doi, comment, journal_ref, source)"
     " SELECT id, version::integer, title, abstract, string_to_array (authors, E'\\x1f'),"
     "  string_to_array (categories, E'\\x1f'), published::timestamptz, updated::timestamptz,"
-    "  listed::date, doi, comment, journal_ref, $13, ''"
+    "  listed::date, doi, comment, journal_ref, $13"
     " FROM incoming ORDER BY id"
     " ON CONFLICT (id) DO UPDATE SET"
     "  version = greatest (p.version, excluded.version),"
@@ -63,8 +64,7 @@ static const char *const UPSERT_SQL =
     "  journal_ref = CASE WHEN excluded.version > p.version"
     "   THEN coalesce (excluded.journal_ref, p.journal_ref)"
     "   ELSE coalesce (p.journal_ref, excluded.journal_ref) END,"
-    "  source = CASE WHEN excluded.version > p.version THEN excluded.source ELSE p.source END,"
-    "  changed_at = now ()"
+    "  source = CASE WHEN excluded.version > p.version THEN excluded.source ELSE p.source END"
     " RETURNING p.id, p.version, (xmax = 0) AS inserted";
 
 static const char *const SIGNAL_SQL =

@@ -1,5 +1,6 @@
-/*  pb_feed: parsing on several threads at once gives the same papers, and
-    entity declarations are refused in any encoding. */
+/*  pb_feed: parsing on several threads at once gives the same papers,
+    entity declarations are refused in any encoding, and JSON sources are
+    read field by field with each bad record rejected by its position. */
 #include "paperbus.h"
 #include "pb_feed.h"
 #include "pbtest.h"
@@ -156,4 +157,142 @@ Test (feed, author_strings_split_alike_in_kaggle_and_arxivraw)
     free (xml);
     free (list);
     free (path);
+}
+
+//  What a parse produced: every paper decoded, every rejection by position.
+typedef struct {
+    int papers;
+    char ids[512];        //  "id|id|..." of the papers, in order
+    char rejected[2048];  //  "position: reason\n" for each rejection
+    pb_paper_t last;      //  the last paper, decoded
+    char last_copy[8192]; //  its message, where its strings point
+    pb_arena_t *arena;    //  where its lists are
+} outcome_t;
+
+static void s_record_paper (const void *data, size_t size, void *arg)
+{
+    outcome_t *outcome = arg;
+    cr_assert (size <= sizeof outcome->last_copy);
+    memcpy (outcome->last_copy, data, size);
+    pb_arena_destroy (&outcome->arena);
+    outcome->arena = pb_arena_new ();
+    pb_codec_error_t error;
+    cr_assert_eq (pb_decode (outcome->last_copy, size, size, &pb_paper_schema, &outcome->last,
+                             outcome->arena, &error),
+                  0, "%s", error.message);
+    size_t used = strlen (outcome->ids);
+    snprintf (outcome->ids + used, sizeof outcome->ids - used, "%s%.*s", used ? "|" : "",
+              (int)outcome->last.id.len, outcome->last.id.ptr);
+    outcome->papers++;
+}
+
+static void s_record_reject (const char *position, const char *reason, void *arg)
+{
+    outcome_t *outcome = arg;
+    size_t used = strlen (outcome->rejected);
+    snprintf (outcome->rejected + used, sizeof outcome->rejected - used, "%s: %s\n", position,
+              reason);
+}
+
+Test (feed, each_bad_json_line_is_rejected_once_by_its_number_and_the_rest_kept)
+{
+    char deep[200] = "{\"id\": \"2501.00003\", \"x\": ";
+    for (int i = 0; i < 70; i++)
+        strcat (deep, "[");
+    const char lines[] = "{\"id\": \"2501.00001\", \"title\": \"Good\"}\n"
+                         "[1, 2]\n"
+                         "{\"id\": \"2501.00002\", \"title\": \"Cut short\n"
+                         "{\"id\": \"2501.00004\", \"title\": \"Trailing\"} garbage\n"
+                         "{\"id\": \"2501.00005\", \"title\": \"A\", \"title\": \"B\"}\n"
+                         "{\"id\": \"2501.00006\", \"title\": \"Bad \xc3\x28 UTF-8\"}\n"
+                         "\n"
+                         "{\"id\": \"2501.00007\", \"title\": \"Also good\"}\n";
+    char *data = malloc (sizeof lines + sizeof deep + 2);
+    sprintf (data, "%s%s\n", lines, deep);
+    outcome_t outcome = {0};
+    pb_feed_sink_t sink = {s_record_paper, s_record_reject, &outcome, NULL};
+    char error[256];
+    cr_assert_eq (pb_feed_parse ("day.jsonl", data, strlen (data), &sink, error, sizeof error), 2);
+    pb_arena_destroy (&outcome.arena);
+    cr_assert_str_eq (outcome.ids, "2501.00001|2501.00007");
+    const char *expected[] = {
+        "day.jsonl:2: not a JSON object", "day.jsonl:3: invalid JSON",
+        "day.jsonl:4: invalid JSON",      "day.jsonl:5: the key \"title\" appears twice",
+        "day.jsonl:6: invalid JSON",      "day.jsonl:9: nested deeper than 64 levels"};
+    const char *line = outcome.rejected;
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        cr_assert (strncmp (line, expected[i], strlen (expected[i])) == 0,
+                   "rejection %zu: want \"%s\", got:\n%s", i, expected[i], outcome.rejected);
+        line = strchr (line, '\n') + 1;
+    }
+    cr_assert_eq (*line, '\0', "more rejections than expected:\n%s", outcome.rejected);
+    free (data);
+}
+
+Test (feed, json_fields_are_read_under_each_name_sources_give_them)
+{
+    //  Kaggle: versions give both dates and the version; "abstract" wins
+    //  over "summary"; authors may be objects with a name.
+    const char line[] =
+        "{\"id\": \"0704.0001\", \"title\": \"T\", \"summary\": \"S\", \"abstract\": \"A\","
+        " \"journal-ref\": \"J\", \"comments\": \"C\", \"upvotes\": 7,"
+        " \"authors\": [{\"name\": \"Ada\"}, {\"affiliation\": \"x\", \"name\": \"Bob\"}, 3],"
+        " \"versions\": [{\"version\": \"v1\", \"created\": \"Mon, 2 Apr 2007 19:18:42 GMT\"},"
+        " {\"version\": \"v3\", \"created\": \"Tue, 24 Jul 2007 20:10:27 GMT\"}],"
+        " \"extra\": {\"title\": \"not this one\", \"deeper\": [{\"id\": \"nor this\"}]}}\n";
+    outcome_t outcome = {0};
+    pb_feed_sink_t sink = {s_record_paper, s_record_reject, &outcome, NULL};
+    char error[256];
+    cr_assert_eq (pb_feed_parse ("k.jsonl", line, sizeof line - 1, &sink, error, sizeof error), 1,
+                  "%s", outcome.rejected);
+    pb_paper_t *paper = &outcome.last;
+    cr_assert (pb_str_eq (paper->title, "T"));
+    cr_assert (pb_str_eq (paper->abstract, "A"));
+    cr_assert (pb_str_eq (paper->journal_ref, "J"));
+    cr_assert (pb_str_eq (paper->comment, "C"));
+    cr_assert_eq (paper->upvotes, 7);
+    cr_assert_eq (paper->version, 3);
+    cr_assert (pb_str_eq (paper->published, "Mon, 2 Apr 2007 19:18:42 GMT"));
+    cr_assert (pb_str_eq (paper->updated, "Tue, 24 Jul 2007 20:10:27 GMT"));
+    cr_assert_eq (paper->authors.count, 2);
+    cr_assert (pb_str_eq (paper->authors.items[0], "Ada"));
+    cr_assert (pb_str_eq (paper->authors.items[1], "Bob"));
+    pb_arena_destroy (&outcome.arena);
+}
+
+Test (feed, a_truncated_hugging_face_file_gives_an_error_and_no_papers)
+{
+    char *path = pbtest_repo_path ("tests/data/hf/daily_papers-2024-10-25.json");
+    size_t size;
+    char *data = pbtest_read_file (path, &size);
+    outcome_t outcome = {0};
+    pb_feed_sink_t sink = {s_record_paper, s_record_reject, &outcome, NULL};
+    char error[256];
+    long whole = pb_feed_parse (path, data, size, &sink, error, sizeof error);
+    cr_assert_gt (whole, 1, "%s", error);
+    pb_arena_destroy (&outcome.arena);
+    memset (&outcome, 0, sizeof outcome);
+    cr_assert_eq (pb_feed_parse (path, data, size * 2 / 3, &sink, error, sizeof error), -1);
+    cr_assert_eq (outcome.papers, 0, "a truncated file emitted %d papers", outcome.papers);
+    cr_assert (strstr (error, "not a JSON array of papers: invalid JSON"), "%s", error);
+    free (data);
+    free (path);
+}
+
+Test (feed, hugging_face_entries_without_a_paper_are_rejected_by_number)
+{
+    const char file[] =
+        "[{\"paper\": {\"id\": \"2410.00001\", \"title\": \"One\", \"upvotes\": 3}},"
+        " 17, {\"title\": \"no paper\"}, [\"paper\"],"
+        " {\"paper\": {\"id\": \"2410.00002\", \"title\": \"Two\"}}]";
+    outcome_t outcome = {0};
+    pb_feed_sink_t sink = {s_record_paper, s_record_reject, &outcome, NULL};
+    char error[256];
+    cr_assert_eq (pb_feed_parse ("hf.json", file, sizeof file - 1, &sink, error, sizeof error), 2,
+                  "%s", error);
+    cr_assert_str_eq (outcome.ids, "2410.00001|2410.00002");
+    pb_arena_destroy (&outcome.arena);
+    cr_assert_str_eq (outcome.rejected, "hf.json:entry 2: not an object with a \"paper\"\n"
+                                        "hf.json:entry 3: no \"paper\" object\n"
+                                        "hf.json:entry 4: not an object with a \"paper\"\n");
 }
