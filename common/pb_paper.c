@@ -107,33 +107,62 @@ int pb_arxiv_id_parse (const char *text, size_t length, char id[PB_PAPER_ID_MAX 
 
 /* ==== Text ==== */
 
-//  Per byte: bit 0 set when it is kept, bit 1 when it is white space.
-//  Other control characters carry nothing and are dropped.
-static const uint8_t TEXT_CLASS[256] = {
-    [' '] = 2,           ['\t'] = 2, ['\n'] = 2,        ['\r'] = 2,
-    ['\f'] = 2,          ['\v'] = 2, ['!' ... '~'] = 1,
-    [0x80 ... 0xff] = 1, //  UTF-8 beyond ASCII
-};
+#define BYTES(b) (0x0101010101010101ULL * (b))
+
+//  Marks (high bit) the bytes of WORD that are zero, and maybe some above
+//  them: exact about whether there is one, conservative about where.
+static uint64_t s_zero_bytes (uint64_t word)
+{
+    return (word - BYTES (0x01)) & ~word & BYTES (0x80);
+}
+
+//  True when the 8 bytes of WORD can be copied as they are after OUT: no
+//  control character, and no space next to another or at the start of the
+//  text. A space at the word's end is settled by the next word's check.
+static bool s_plain_word (uint64_t word, const char *out, size_t used)
+{
+    uint64_t controls =
+        ((word - BYTES (0x20)) & ~word & BYTES (0x80)) | s_zero_bytes (word ^ BYTES (0x7f));
+    uint64_t spaces = s_zero_bytes (word ^ BYTES (0x20));
+    bool leading_space = (word & 0xff) == ' ' && (used == 0 || out[used - 1] == ' ');
+    return !controls && !(spaces & (spaces << 8)) && !leading_space;
+}
 
 char *pb_text_normalize (const char *text, size_t length)
 {
     char *out = malloc (length + 1);
     if (!out)
         return NULL;
-    //  Without branches: a bulk ingest spends much of its time here, and
-    //  branching on every space (one byte in seven) mispredicts. Writes
-    //  stay within LENGTH: a space is written only for a space consumed.
     size_t used = 0;
-    unsigned pending_space = 0;
-    for (size_t i = 0; i < length; i++) {
-        unsigned char c = (unsigned char)text[i];
-        unsigned kept = TEXT_CLASS[c] & 1, space = TEXT_CLASS[c] >> 1;
-        out[used] = ' ';
-        used += pending_space & kept;
-        out[used] = (char)c;
-        used += kept;
-        pending_space = (pending_space | (space & (used != 0))) & (kept ^ 1);
+    bool pending_space = false;
+    size_t i = 0;
+    while (i < length) {
+        //  Most text needs nothing done: eight bytes at a time, until a
+        //  line break or a run of spaces needs the byte loop.
+        uint64_t word;
+        if (!pending_space && i + 8 <= length &&
+            (memcpy (&word, text + i, 8), s_plain_word (word, out, used))) {
+            memcpy (out + used, &word, 8);
+            used += 8;
+            i += 8;
+            continue;
+        }
+        unsigned char c = (unsigned char)text[i++];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+            pending_space = used > 0 && out[used - 1] != ' ';
+            continue;
+        }
+        if (c < 0x20 || c == 0x7f)
+            continue; //  other control characters carry nothing
+        if (pending_space) {
+            out[used++] = ' ';
+            pending_space = false;
+        }
+        out[used++] = (char)c;
     }
+    //  A space copied with the last word ends the text: drop it.
+    while (used && out[used - 1] == ' ')
+        used--;
     out[used] = '\0';
     return out;
 }

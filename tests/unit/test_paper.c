@@ -59,6 +59,52 @@ Test (paper, text_is_collapsed_and_latex_kept)
     free (normal);
 }
 
+//  The rule, one byte at a time: white space runs become one space, none
+//  at either end; other control characters are dropped.
+static char *s_reference_normalize (const char *text, size_t length)
+{
+    char *out = malloc (length + 1);
+    size_t used = 0;
+    bool pending_space = false;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (strchr (" \t\n\r\f\v", c) && c) {
+            pending_space = used > 0;
+            continue;
+        }
+        if (c < 0x20 || c == 0x7f)
+            continue;
+        if (pending_space)
+            out[used++] = ' ';
+        pending_space = false;
+        out[used++] = (char)c;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+Test (paper, text_normalised_a_word_at_a_time_follows_the_byte_rule)
+{
+    //  Random texts over an alphabet dense in the cases the fast path must
+    //  hand back: runs of spaces, line breaks, controls, UTF-8, at any offset.
+    const char alphabet[] = "ab  \n\t\x01\x7f\xc3\xa9Z.";
+    unsigned seed = 12345;
+    for (int round = 0; round < 200000; round++) {
+        char text[48];
+        seed = seed * 1103515245 + 12345;
+        size_t length = (seed >> 16) % sizeof text;
+        for (size_t i = 0; i < length; i++) {
+            seed = seed * 1103515245 + 12345;
+            text[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+        }
+        char *expected = s_reference_normalize (text, length);
+        char *normal = pb_text_normalize (text, length);
+        cr_assert_str_eq (normal, expected, "round %d", round);
+        free (normal);
+        free (expected);
+    }
+}
+
 Test (paper, dates_of_every_form_are_read_in_utc)
 {
     const char *cases[][2] = {
