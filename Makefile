@@ -12,7 +12,7 @@
 MODE ?= release
 BUILD := build/$(MODE)
 
-PACKAGES := libczmq libzmq msgpack libpq jansson yajl libxml-2.0 libcurl
+PACKAGES := libczmq libzmq msgpack libpq jansson yajl libxml-2.0 libcurl libzstd
 CC ?= cc
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 ifeq ($(MODE),asan)
@@ -20,10 +20,10 @@ OPTIMISE := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-san
 else
 OPTIMISE := -O2 -g
 endif
-CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(OPTIMISE) -Icommon -Itests/support -MMD -MP \
+CFLAGS := -std=gnu11 -D_GNU_SOURCE $(WARNINGS) $(OPTIMISE) -Icommon -Iservices -Itests/support -MMD -MP \
           $(shell pkg-config --cflags $(PACKAGES) 2>/dev/null)
 LDFLAGS := $(filter -fsanitize=%,$(OPTIMISE))
-LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lpthread
+LIBS := $(shell pkg-config --libs $(PACKAGES) 2>/dev/null) -lstemmer -lm -lpthread
 TEST_LIBS := $(shell pkg-config --libs criterion 2>/dev/null)
 
 COMMON_SOURCES := $(wildcard common/*.c)
@@ -33,6 +33,9 @@ LIBRARY := $(BUILD)/libpaperbus.a
 
 SERVICES := $(notdir $(patsubst %/,%,$(dir $(wildcard services/*/main.c))))
 PROGRAMS := $(SERVICES:%=$(BUILD)/bin/%)
+# A service's code but its main, for the tests and benchmarks that drive it
+# in-process (the index engine, say).
+SERVICE_LIBRARIES := $(SERVICES:%=$(BUILD)/lib/lib%.a)
 
 TEST_SUITES := unit integration restart
 TEST_SUPPORT := $(wildcard tests/support/*.c)
@@ -122,7 +125,12 @@ $(LIBRARY): $(call objects,$(COMMON_SOURCES)) $(BUILD)/obj/gen/pb_migrations.o
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 define program_rule
-$(BUILD)/bin/$(1): $(call objects,$(wildcard services/$(1)/*.c)) $(LIBRARY)
+$(BUILD)/lib/lib$(1).a: $(call objects,$(filter-out services/$(1)/main.c,$(wildcard services/$(1)/*.c)))
+	@mkdir -p $$(dir $$@)
+	@echo "  AR      $$@"
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+$(BUILD)/bin/$(1): $(call objects,services/$(1)/main.c) $(BUILD)/lib/lib$(1).a $(LIBRARY)
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
@@ -130,7 +138,7 @@ endef
 $(foreach service,$(SERVICES),$(eval $(call program_rule,$(service))))
 
 define test_rule
-$(BUILD)/tests/$(1): $(call objects,$(wildcard tests/$(1)/*.c) $(TEST_SUPPORT)) $(LIBRARY)
+$(BUILD)/tests/$(1): $(call objects,$(wildcard tests/$(1)/*.c) $(TEST_SUPPORT)) $(SERVICE_LIBRARIES) $(LIBRARY)
 	@mkdir -p $$(dir $$@)
 	@echo "  LINK    $$@"
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS) $$(TEST_LIBS)
@@ -142,7 +150,7 @@ $(BUILD)/tests/programs/%: $(BUILD)/obj/tests/programs/%.o $(LIBRARY)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call objects,$(TEST_SUPPORT)) $(LIBRARY)
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(call objects,$(TEST_SUPPORT)) $(SERVICE_LIBRARIES) $(LIBRARY)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)

@@ -6,6 +6,9 @@
     paperctl ingest FILE... [--url URL]...  send papers from files (- for stdin) or URLs
     paperctl harvest arxiv --category C [--since D] [--api] [--base-url U] [--wait]
                                      harvest an arXiv category (OAI-PMH, or the query API)
+    paperctl search QUERY [--limit N] [--offset N] [--sort S] [--json]
+                                     search the index
+    paperctl similar ID [--limit N] [--json]  papers like paper ID
     paperctl events                  list the event log's topics and their last seq
     paperctl events TOPIC [--after SEQ] [--limit N] [--follow]
                                      print TOPIC's events, one per line: SEQ TOPIC JSON
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EVENTS_PAGE    1000
 #define FOLLOW_POLL_MS 200
@@ -40,6 +44,11 @@ static void s_usage (FILE *out)
              "                        send the papers in FILEs (- for stdin) or at URLs to ingest\n"
              "  harvest arxiv --category C [--since YYYY-MM-DD] [--api] [--base-url U] [--wait]\n"
              "                        harvest an arXiv category, resuming an unfinished harvest\n"
+             "  search QUERY [--limit N] [--offset N] [--sort relevance|date|trending] [--json]\n"
+             "                        search the index (words, \"phrases\", -not, ti: au: cat:\n"
+             "                        since: until: id:)\n"
+             "  similar ID [--limit N] [--json]\n"
+             "                        papers like paper ID\n"
              "  events                list the event log's topics and their last seq\n"
              "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
              "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n"
@@ -84,6 +93,160 @@ static int s_call (pb_config_t *config, const char *method, const void *body, si
         return 0;
     fprintf (stderr, "paperctl: %s failed: %s\n", method, reply->error);
     return -1;
+}
+
+/* ==== search, similar ==== */
+
+//  Prints a snippet for a terminal: marked words in bold (or *stars* when
+//  not a terminal), HTML entities decoded.
+static void s_print_snippet (const char *snippet, size_t length)
+{
+    bool terminal = isatty (STDOUT_FILENO);
+    static const struct {
+        const char *from, *to_terminal, *to_text;
+    } replacements[] = {{"<mark>", "\033[1m", "*"}, {"</mark>", "\033[0m", "*"},
+                        {"&lt;", "<", "<"},         {"&gt;", ">", ">"},
+                        {"&amp;", "&", "&"},        {"&quot;", "\"", "\""}};
+    printf ("    ");
+    for (size_t i = 0; i < length;) {
+        bool replaced = false;
+        for (size_t r = 0; r < sizeof replacements / sizeof replacements[0] && !replaced; r++) {
+            size_t from = strlen (replacements[r].from);
+            if (i + from <= length && memcmp (snippet + i, replacements[r].from, from) == 0) {
+                fputs (terminal ? replacements[r].to_terminal : replacements[r].to_text, stdout);
+                i += from;
+                replaced = true;
+            }
+        }
+        if (!replaced)
+            putchar (snippet[i++]);
+    }
+    putchar ('\n');
+}
+
+static void s_print_hits (const pb_index_search_reply_t *reply, size_t offset)
+{
+    for (uint32_t i = 0; i < reply->hits.count; i++) {
+        const pb_search_hit_t *hit = &((const pb_search_hit_t *)reply->hits.items)[i];
+        printf ("%3zu. %.*s  %.*s  (%.3f%s)\n", offset + i + 1, (int)hit->id.len, hit->id.ptr,
+                (int)hit->title.len, hit->title.ptr, hit->score,
+                pb_has (hit, PB_search_hit_pinned) && hit->pinned ? ", exact match" : "");
+        printf ("    ");
+        for (uint32_t a = 0; a < hit->authors.count && a < 5; a++)
+            printf ("%s%.*s", a ? ", " : "", (int)hit->authors.items[a].len,
+                    hit->authors.items[a].ptr);
+        if (hit->authors.count > 5)
+            printf (" and %u more", hit->authors.count - 5);
+        if (hit->categories.count)
+            printf (" \xc2\xb7 %.*s", (int)hit->categories.items[0].len,
+                    hit->categories.items[0].ptr);
+        if (pb_has (hit, PB_search_hit_published))
+            printf (" \xc2\xb7 %.*s", (int)hit->published.len, hit->published.ptr);
+        printf ("\n");
+        if (pb_has (hit, PB_search_hit_snippet) && hit->snippet.len)
+            s_print_snippet (hit->snippet.ptr, hit->snippet.len);
+    }
+}
+
+//  Calls METHOD with BODY and prints the hits, as JSON when AS_JSON.
+static int s_hits_command (pb_config_t *config, const char *method, msgpack_sbuffer *body,
+                           bool as_json, size_t offset)
+{
+    pb_reply_t reply = {0};
+    if (s_call (config, method, body->data, body->size, &reply)) {
+        pb_reply_reset (&reply);
+        return 1;
+    }
+    int rc = 0;
+    if (as_json)
+        s_print_body (config, zframe_data (reply.body), zframe_size (reply.body));
+    else {
+        pb_arena_t *arena = pb_arena_new ();
+        pb_index_search_reply_t hits;
+        pb_codec_error_t error;
+        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body), zframe_size (reply.body),
+                       &pb_index_search_reply_schema, &hits, arena, &error)) {
+            fprintf (stderr, "paperctl: %s: a malformed reply: %s\n", method, error.message);
+            rc = 1;
+        } else {
+            if (strcmp (method, "index.search") == 0)
+                printf ("%s%lld papers\n", hits.total_exact ? "" : "about ", (long long)hits.total);
+            if (pb_has (&hits, PB_index_search_reply_note))
+                printf ("(%.*s)\n", (int)hits.note.len, hits.note.ptr);
+            s_print_hits (&hits, offset);
+        }
+        pb_arena_destroy (&arena);
+    }
+    pb_reply_reset (&reply);
+    return rc;
+}
+
+//  The number after OPTION, within 0..MAX, or -1 after saying why.
+static long s_number_option (const char *option, const char *text, long max)
+{
+    char *end;
+    long value = strtol (text, &end, 10);
+    if (*text == '\0' || *end || value < 0 || value > max) {
+        fprintf (stderr, "paperctl: %s wants a number from 0 to %ld\n", option, max);
+        return -1;
+    }
+    return value;
+}
+
+static int s_search_command (pb_config_t *config, int argc, char **argv, bool similar)
+{
+    const char *subject = NULL, *sort = NULL;
+    long limit = 10, offset = 0;
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--json") == 0)
+            as_json = true;
+        else if (strcmp (argv[i], "--limit") == 0 && i + 1 < argc) {
+            if ((limit = s_number_option ("--limit", argv[++i], 100)) < 0)
+                return 2;
+        } else if (!similar && strcmp (argv[i], "--offset") == 0 && i + 1 < argc) {
+            if ((offset = s_number_option ("--offset", argv[++i], 999)) < 0)
+                return 2;
+        } else if (!similar && strcmp (argv[i], "--sort") == 0 && i + 1 < argc)
+            sort = argv[++i];
+        else if (!subject && (argv[i][0] != '-' || argv[i][1] != '-'))
+            subject = argv[i];
+        else {
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if (!subject) {
+        s_usage (stderr);
+        return 2;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &body, msgpack_sbuffer_write);
+    if (similar) {
+        pb_index_similar_request_t request = {0};
+        request.id = pb_str (subject);
+        request.limit = limit ? limit : 10;
+        pb_set_present (&request, PB_index_similar_request_limit);
+        pb_encode (&pb_index_similar_request_schema, &request, &packer);
+    } else {
+        pb_index_search_request_t request = {0};
+        request.query = pb_str (subject);
+        request.limit = limit;
+        request.offset = offset;
+        pb_set_present (&request, PB_index_search_request_limit);
+        pb_set_present (&request, PB_index_search_request_offset);
+        if (sort) {
+            request.sort = pb_str (sort);
+            pb_set_present (&request, PB_index_search_request_sort);
+        }
+        pb_encode (&pb_index_search_request_schema, &request, &packer);
+    }
+    int rc = s_hits_command (config, similar ? "index.similar" : "index.search", &body, as_json,
+                             (size_t)offset);
+    msgpack_sbuffer_destroy (&body);
+    return rc;
 }
 
 /* ==== status ==== */
@@ -874,6 +1037,10 @@ int main (int argc, char **argv)
         rc = s_ingest (config, argc - 1, argv + 1);
     else if (strcmp (command, "events") == 0)
         rc = s_events (config, argc - 1, argv + 1);
+    else if (strcmp (command, "search") == 0)
+        rc = s_search_command (config, argc - 1, argv + 1, false);
+    else if (strcmp (command, "similar") == 0)
+        rc = s_search_command (config, argc - 1, argv + 1, true);
     else if (strcmp (command, "migrate") == 0)
         rc = s_migrate (config);
     else if (strcmp (command, "config") == 0) {

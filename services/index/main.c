@@ -1,0 +1,345 @@
+/*  index — search over every paper, in memory.
+
+    At start the worker streams every paper from PostgreSQL into its own
+    in-memory index (loader.h), in one snapshot that also gives the
+    position of paper.ingested it covers; then it follows paper.ingested
+    from there, replaying missed events from the event log, and reads each
+    named paper again, in batches, within a second of its event. Workers
+    share nothing but PostgreSQL and the bus: start as many as the query
+    load needs, and each converges to the same index.
+
+    Serves index.search (the query language of search.h: ranked OR with
+    phrases, exclusions, fields, categories and dates; hits with snippets),
+    index.similar (papers like a paper) and index.get (papers by id, for the
+    gateway and notify).
+*/
+#include "index.h"
+#include "loader.h"
+#include "paperbus.h"
+#include "pb_paper.h"
+#include "search.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PENDING_MAX      500 //  papers named by events, read again together
+#define PENDING_FLUSH_MS 50  //  how long an event's paper may wait
+
+typedef struct {
+    pb_config_t *config;
+    pb_db_t *db;
+    index_t *index;
+    searcher_t *searcher;
+    char *pending[PENDING_MAX]; //  ids whose rows are to be read again
+    size_t pending_count;
+} service_t;
+
+/* ==== Following paper.ingested ==== */
+
+//  Reads the pending papers again. Returns 0, or -1 (kept for the next try).
+static int s_flush (service_t *self)
+{
+    if (!self->pending_count)
+        return 0;
+    if (loader_refresh (self->db, self->index, (const char *const *)self->pending,
+                        self->pending_count)) {
+        pb_warn ("re-reading %zu papers failed (%s); trying again", self->pending_count,
+                 pb_db_error (self->db));
+        return -1;
+    }
+    for (size_t i = 0; i < self->pending_count; i++)
+        free (self->pending[i]);
+    self->pending_count = 0;
+    return 0;
+}
+
+static int s_on_ingested (const pb_event_t *event, void *arg)
+{
+    service_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_paper_ingested_t body;
+    pb_codec_error_t error;
+    int rc = 0;
+    if (pb_decode (event->payload, event->size, event->size, &pb_paper_ingested_schema, &body,
+                   arena, &error))
+        //  A bad event cannot become good: skip it, loudly.
+        pb_error ("paper.ingested %lld is malformed (%s); skipped", (long long)event->seq,
+                  error.message);
+    else {
+        if (self->pending_count == PENDING_MAX && s_flush (self))
+            rc = -1; //  the subscriber offers it again
+        else {
+            char *id = malloc (body.id.len + 1);
+            memcpy (id, body.id.ptr, body.id.len);
+            id[body.id.len] = '\0';
+            self->pending[self->pending_count++] = id;
+        }
+    }
+    pb_arena_destroy (&arena);
+    return rc;
+}
+
+static int s_on_flush_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    s_flush (arg);
+    return 0;
+}
+
+/* ==== Replies ==== */
+
+//  Splits TEXT at 0x1f into a list in ARENA.
+static pb_str_list_t s_list (pb_arena_t *arena, const char *text)
+{
+    uint32_t count = 0;
+    for (const char *c = text; *c; c++)
+        count += *c == '\x1f';
+    count += *text != '\0';
+    pb_str_t *items = pb_arena_alloc (arena, (count + 1) * sizeof *items);
+    uint32_t used = 0;
+    while (*text) {
+        size_t length = strcspn (text, "\x1f");
+        if (length)
+            items[used++] = (pb_str_t){text, (uint32_t)length};
+        text += length + (text[length] == '\x1f');
+    }
+    return (pb_str_list_t){items, used};
+}
+
+static pb_str_t s_copy (pb_arena_t *arena, const char *text, size_t length)
+{
+    char *copy = pb_arena_alloc (arena, length + 1);
+    memcpy (copy, text, length);
+    copy[length] = '\0';
+    return (pb_str_t){copy, (uint32_t)length};
+}
+
+//  The hits of RESULT as a reply, with snippets when asked.
+static void s_reply_hits (service_t *self, const search_result_t *result, bool snippets,
+                          pb_response_t *response)
+{
+    pb_arena_t *arena = pb_arena_new ();
+    pb_index_search_reply_t reply = {0};
+    reply.total = (int64_t)result->total;
+    reply.total_exact = result->total_exact;
+    pb_search_hit_t *hits = pb_arena_alloc (arena, (result->count + 1) * sizeof *hits);
+    for (size_t i = 0; i < result->count; i++) {
+        index_paper_t paper;
+        pb_search_hit_t *hit = &hits[i];
+        memset (hit, 0, sizeof *hit);
+        if (searcher_paper (self->searcher, result->hits[i].doc, &paper))
+            continue;
+        hit->id = s_copy (arena, paper.id, strlen (paper.id));
+        hit->title = s_copy (arena, paper.title, strlen (paper.title));
+        char *authors = pb_arena_alloc (arena, strlen (paper.authors) + 1);
+        strcpy (authors, paper.authors);
+        hit->authors = s_list (arena, authors);
+        char *categories = pb_arena_alloc (arena, strlen (paper.categories) + 1);
+        strcpy (categories, paper.categories);
+        hit->categories = s_list (arena, categories);
+        const char *day = *paper.published ? paper.published : paper.listed;
+        if (strlen (day) >= 10) {
+            hit->published = s_copy (arena, day, 10);
+            pb_set_present (hit, PB_search_hit_published);
+        }
+        hit->score = result->hits[i].score;
+        if (result->hits[i].pinned) {
+            hit->pinned = true;
+            pb_set_present (hit, PB_search_hit_pinned);
+        }
+        if (snippets) {
+            char snippet[4096];
+            searcher_snippet (self->searcher, result->hits[i].doc, snippet, sizeof snippet);
+            hit->snippet = s_copy (arena, snippet, strlen (snippet));
+            pb_set_present (hit, PB_search_hit_snippet);
+        }
+    }
+    reply.hits = (pb_list_t){hits, (uint32_t)result->count};
+    if (result->note) {
+        reply.note = pb_str (result->note);
+        pb_set_present (&reply, PB_index_search_reply_note);
+    }
+    pb_encode (&pb_index_search_reply_schema, &reply, &response->packer);
+    pb_arena_destroy (&arena);
+}
+
+static int s_search (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    service_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_index_search_request_t query;
+    pb_codec_error_t error;
+    int rc = -1;
+    if (pb_decode (request->body, request->size, 1 << 16, &pb_index_search_request_schema, &query,
+                   arena, &error)) {
+        pb_response_error (response, error.code, "%s", error.message);
+        goto done;
+    }
+    search_sort_t sort = SEARCH_RELEVANCE;
+    if (pb_has (&query, PB_index_search_request_sort) && !pb_str_eq (query.sort, "relevance")) {
+        if (pb_str_eq (query.sort, "date"))
+            sort = SEARCH_DATE;
+        else if (pb_str_eq (query.sort, "trending"))
+            sort = SEARCH_TRENDING;
+        else {
+            pb_response_error (response, PB_E_INVALID,
+                               "sort: '%.*s' is not relevance, date or trending",
+                               (int)query.sort.len, query.sort.ptr);
+            goto done;
+        }
+    }
+    size_t offset = pb_has (&query, PB_index_search_request_offset) ? (size_t)query.offset : 0;
+    size_t limit = pb_has (&query, PB_index_search_request_limit) ? (size_t)query.limit : 10;
+    bool snippets = !pb_has (&query, PB_index_search_request_snippets) || query.snippets;
+    search_result_t *result = malloc (sizeof *result);
+    if (searcher_search (self->searcher, query.query.ptr, query.query.len, sort, offset, limit,
+                         result))
+        pb_response_error (response, PB_E_INVALID, "%s", result->error);
+    else {
+        s_reply_hits (self, result, snippets, response);
+        rc = 0;
+    }
+    free (result);
+done:
+    pb_arena_destroy (&arena);
+    return rc;
+}
+
+//  "2501.01234v2" and "arXiv:2501.01234" name paper "2501.01234".
+static void s_paper_id (pb_str_t given, char *id)
+{
+    int version;
+    if (given.len > PB_PAPER_ID_MAX || pb_arxiv_id_parse (given.ptr, given.len, id, &version)) {
+        size_t length = given.len > PB_PAPER_ID_MAX ? PB_PAPER_ID_MAX : given.len;
+        memcpy (id, given.ptr, length);
+        id[length] = '\0';
+    }
+}
+
+static int s_similar (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    service_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_index_similar_request_t query;
+    pb_codec_error_t error;
+    int rc = -1;
+    if (pb_decode (request->body, request->size, 1 << 16, &pb_index_similar_request_schema, &query,
+                   arena, &error))
+        pb_response_error (response, error.code, "%s", error.message);
+    else {
+        char id[PB_PAPER_ID_MAX + 1];
+        s_paper_id (query.id, id);
+        size_t limit = pb_has (&query, PB_index_similar_request_limit) ? (size_t)query.limit : 10;
+        search_result_t *result = malloc (sizeof *result);
+        if (searcher_similar (self->searcher, id, limit, result))
+            pb_response_error (response, PB_E_NOT_FOUND, "%s", result->error);
+        else {
+            s_reply_hits (self, result, false, response);
+            rc = 0;
+        }
+        free (result);
+    }
+    pb_arena_destroy (&arena);
+    return rc;
+}
+
+static void s_optional (pb_arena_t *arena, pb_indexed_paper_t *message, int field, pb_str_t *slot,
+                        const char *text)
+{
+    if (*text) {
+        *slot = s_copy (arena, text, strlen (text));
+        pb_set_present (message, field);
+    }
+}
+
+static int s_get (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    service_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_index_get_request_t query;
+    pb_codec_error_t error;
+    if (pb_decode (request->body, request->size, 1 << 20, &pb_index_get_request_schema, &query,
+                   arena, &error)) {
+        pb_response_error (response, error.code, "%s", error.message);
+        pb_arena_destroy (&arena);
+        return -1;
+    }
+    uint32_t count = query.ids.count;
+    pb_indexed_paper_t *papers = pb_arena_alloc (arena, (count + 1) * sizeof *papers);
+    pb_str_t *missing = pb_arena_alloc (arena, (count + 1) * sizeof *missing);
+    pb_index_get_reply_t reply = {0};
+    reply.papers.items = papers;
+    reply.missing.items = missing;
+    for (uint32_t i = 0; i < count; i++) {
+        char id[PB_PAPER_ID_MAX + 1];
+        s_paper_id (query.ids.items[i], id);
+        int64_t doc = index_lookup (self->index, id);
+        index_paper_t paper;
+        if (doc < 0 || searcher_paper (self->searcher, (uint32_t)doc, &paper)) {
+            missing[reply.missing.count++] = query.ids.items[i];
+            continue;
+        }
+        pb_indexed_paper_t *out = &papers[reply.papers.count++];
+        memset (out, 0, sizeof *out);
+        out->id = s_copy (arena, paper.id, strlen (paper.id));
+        out->version = paper.version;
+        out->title = s_copy (arena, paper.title, strlen (paper.title));
+        out->abstract = s_copy (arena, paper.abstract, strlen (paper.abstract));
+        out->authors = s_list (arena, s_copy (arena, paper.authors, strlen (paper.authors)).ptr);
+        out->categories =
+            s_list (arena, s_copy (arena, paper.categories, strlen (paper.categories)).ptr);
+        s_optional (arena, out, PB_indexed_paper_published, &out->published, paper.published);
+        s_optional (arena, out, PB_indexed_paper_updated, &out->updated, paper.updated);
+        s_optional (arena, out, PB_indexed_paper_listed, &out->listed, paper.listed);
+        s_optional (arena, out, PB_indexed_paper_doi, &out->doi, paper.doi);
+        s_optional (arena, out, PB_indexed_paper_comment, &out->comment, paper.comment);
+        s_optional (arena, out, PB_indexed_paper_journal_ref, &out->journal_ref, paper.journal_ref);
+    }
+    pb_encode (&pb_index_get_reply_schema, &reply, &response->packer);
+    pb_arena_destroy (&arena);
+    return 0;
+}
+
+int main (void)
+{
+    pb_config_t *config = pb_service_start ("index");
+    service_t service = {.config = config};
+    service.db = pb_db_new (pb_config_str (config, PB_CONF_DATABASE_URL), "index",
+                            (int)pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
+    int64_t position = 0;
+    service.index = index_new ();
+    int64_t started = zclock_mono ();
+    if (!service.db || pb_migrate (service.db, pb_migrations, pb_migration_count, NULL) ||
+        loader_load (service.db, service.index, &position)) {
+        index_destroy (&service.index);
+        pb_db_destroy (&service.db);
+        pb_service_finish (&config);
+        return 1;
+    }
+    pb_info ("indexed %zu papers in %lld ms (%.0f MB, %.2f of their text); following "
+             "paper.ingested after %lld",
+             index_size (service.index), (long long)(zclock_mono () - started),
+             index_memory (service.index) / 1e6,
+             (double)index_memory (service.index) / (double)(index_raw_bytes (service.index) + 1),
+             (long long)position);
+    service.searcher = searcher_new (service.index);
+    pb_worker_t *worker = pb_worker_new (config, "index");
+    pb_worker_handle (worker, "search", s_search, &service);
+    pb_worker_handle (worker, "similar", s_similar, &service);
+    pb_worker_handle (worker, "get", s_get, &service);
+    pb_subscriber_t *subscriber = pb_subscriber_new (config, service.db);
+    pb_subscriber_follow (subscriber, "paper.ingested", position, s_on_ingested, &service);
+    pb_subscriber_attach (subscriber, pb_worker_loop (worker));
+    zloop_timer (pb_worker_loop (worker), PENDING_FLUSH_MS, 0, s_on_flush_timer, &service);
+    int rc = pb_worker_run (worker);
+    pb_subscriber_destroy (&subscriber);
+    pb_worker_destroy (&worker);
+    for (size_t i = 0; i < service.pending_count; i++)
+        free (service.pending[i]);
+    searcher_destroy (&service.searcher);
+    index_destroy (&service.index);
+    pb_db_destroy (&service.db);
+    pb_service_finish (&config);
+    return rc == 0 ? 0 : 1;
+}
