@@ -839,16 +839,26 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
     self->heap_capacity = depth;
     result->total_exact = true;
     bool scored_terms = query->optional_count || query->required_count;
+    bool nothing = false;
     if (!scored_terms && !query->category_given && !query->id_given &&
         query->since == INDEX_NO_DATE && query->until == INDEX_NO_DATE) {
         result->note = query->words && query->stop_words == query->words
                            ? "every word of the query is a stop word"
                            : "no paper has any of these words";
-        return 0;
-    }
-    if (query->impossible || (query->category_given && query->category_count == 0) ||
-        (query->id_given && query->id_doc < 0)) {
+        nothing = true;
+    } else if (query->impossible || (query->category_given && query->category_count == 0) ||
+               (query->id_given && query->id_doc < 0)) {
         result->note = query->impossible ? "no paper has every required word" : NULL;
+        nothing = true;
+    }
+    if (nothing) {
+        //  An id alone ("2501.01234v2") matches no words but names a paper.
+        if (query->pin_doc >= 0 && s_live (&self->view, (uint32_t)query->pin_doc) && offset == 0 &&
+            limit) {
+            result->note = NULL;
+            result->total = 1;
+            result->hits[result->count++] = (search_hit_t){(uint32_t)query->pin_doc, 0, true};
+        }
         return 0;
     }
     //  Without words, relevance means nothing: newest first.

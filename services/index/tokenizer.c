@@ -134,9 +134,14 @@ size_t tokenize (const char *text, size_t length, token_fn *fn, void *arg)
             else if (c == '\\' && s_accent_letter (text, i, length))
                 i += 3;
             else if (c == '\\') {
-                //  Another command: its name is a word of its own.
+                //  Another command: its name is a word of its own, ended
+                //  by anything else ("\\mathbb{R}" is "mathbb", "r").
                 s_flush (&cutter);
-                i++;
+                for (i++; i < length && s_ascii_letter ((unsigned char)text[i]); i++) {
+                    char lower = (char)(text[i] >= 'A' && text[i] <= 'Z' ? text[i] + 32 : text[i]);
+                    s_append (&cutter, &lower, 1, i, i + 1);
+                }
+                s_flush (&cutter);
             } else if ((c == '{' || c == '}') && cutter.length)
                 i++; //  braces inside a word ("M{\"u}ller") do not cut it
             else {
