@@ -12,7 +12,7 @@
 
 #define FIELD_SEPARATOR   '\x1e' //  between a stored paper's fields
 #define DICTIONARY_BYTES  (112 * 1024)
-#define COMPRESSION_LEVEL 3
+#define COMPRESSION_LEVEL 1
 #define CATEGORY_PREFIX   '\x01' //  category terms: never a folded word
 
 /* ==== Hashing and a string map ==== */
@@ -28,12 +28,16 @@ static uint64_t s_hash (const char *key, size_t length)
 //  Keys (up to 255 bytes) to int32 values, open addressing. Keys live in
 //  one pool; entries are never removed (a value may be set to -1).
 typedef struct {
-    uint64_t *slots;      //  hash in the high 32 bits, entry + 1 in the low (0: empty)
-    uint32_t capacity;    //  slots, a power of two
-    uint32_t count;       //  entries
-    uint32_t *key_offset; //  per entry, into pool
-    uint8_t *key_length;  //  per entry
-    int32_t *value;       //  per entry
+    uint32_t key_offset; //  into pool
+    int32_t value;
+    uint8_t key_length;
+} strmap_entry_t;
+
+typedef struct {
+    uint64_t *slots;   //  hash in the high 32 bits, entry + 1 in the low (0: empty)
+    uint32_t capacity; //  slots, a power of two
+    uint32_t count;    //  entries
+    strmap_entry_t *entries;
     uint32_t entry_capacity;
     char *pool;
     size_t pool_size, pool_capacity;
@@ -69,10 +73,9 @@ static int64_t s_strmap_find (const strmap_t *map, const char *key, size_t lengt
             return -1;
         if ((uint32_t)(slot >> 32) != hash32)
             continue;
-        uint32_t entry = (uint32_t)slot - 1;
-        if (map->key_length[entry] == length &&
-            memcmp (map->pool + map->key_offset[entry], key, length) == 0)
-            return entry;
+        const strmap_entry_t *entry = &map->entries[(uint32_t)slot - 1];
+        if (entry->key_length == length && memcmp (map->pool + entry->key_offset, key, length) == 0)
+            return (uint32_t)slot - 1;
     }
 }
 
@@ -84,9 +87,7 @@ static uint32_t s_strmap_add (strmap_t *map, const char *key, size_t length, uin
         s_strmap_grow_slots (map);
     if (map->count == map->entry_capacity) {
         map->entry_capacity = map->entry_capacity ? map->entry_capacity * 2 : 1024;
-        map->key_offset = realloc (map->key_offset, map->entry_capacity * sizeof (uint32_t));
-        map->key_length = realloc (map->key_length, map->entry_capacity);
-        map->value = realloc (map->value, map->entry_capacity * sizeof (int32_t));
+        map->entries = realloc (map->entries, map->entry_capacity * sizeof *map->entries);
     }
     if (map->pool_size + length > map->pool_capacity) {
         map->pool_capacity = (map->pool_capacity + length) * 2;
@@ -94,9 +95,7 @@ static uint32_t s_strmap_add (strmap_t *map, const char *key, size_t length, uin
     }
     uint32_t entry = map->count++;
     memcpy (map->pool + map->pool_size, key, length);
-    map->key_offset[entry] = (uint32_t)map->pool_size;
-    map->key_length[entry] = (uint8_t)length;
-    map->value[entry] = value;
+    map->entries[entry] = (strmap_entry_t){(uint32_t)map->pool_size, value, (uint8_t)length};
     map->pool_size += length;
     uint32_t hash32 = (uint32_t)hash;
     uint32_t at = hash32 & (map->capacity - 1);
@@ -108,26 +107,52 @@ static uint32_t s_strmap_add (strmap_t *map, const char *key, size_t length, uin
 
 static size_t s_strmap_memory (const strmap_t *map)
 {
-    return map->capacity * sizeof (uint64_t) + map->entry_capacity * 9 + map->pool_capacity;
+    return map->capacity * sizeof (uint64_t) + map->entry_capacity * sizeof (strmap_entry_t) +
+           map->pool_capacity;
+}
+
+//  Gives back the slack of the entry and key arrays.
+static void s_strmap_trim (strmap_t *map)
+{
+    if (map->entry_capacity > map->count && map->count) {
+        map->entries = realloc (map->entries, map->count * sizeof *map->entries);
+        map->entry_capacity = map->count;
+    }
+    if (map->pool_capacity > map->pool_size && map->pool_size) {
+        map->pool = realloc (map->pool, map->pool_size);
+        map->pool_capacity = map->pool_size;
+    }
 }
 
 static void s_strmap_free (strmap_t *map)
 {
     free (map->slots);
-    free (map->key_offset);
-    free (map->key_length);
-    free (map->value);
+    free (map->entries);
     free (map->pool);
+    memset (map, 0, sizeof *map);
 }
 
 /* ==== The index ==== */
 
+//  A few thousand frequent words, direct-mapped, small enough to stay in
+//  the processor's cache: most words of a text are among them, and a hit
+//  costs no walk through the big map.
+#define HOT_WORDS    4096
+#define HOT_WORD_MAX 15
+
+struct hot_word {
+    char word[HOT_WORD_MAX + 1];
+    int32_t term;
+};
+
 struct _index_t {
     term_t *terms;
     uint32_t term_count, term_capacity;
-    strmap_t words; //  folded word -> term (-1: stop word)
-    strmap_t stems; //  stem (or category term) -> term
-    strmap_t ids;   //  paper id -> live document (-1: none)
+    strmap_t words;       //  folded word -> term (-1: stop word), during a bulk load
+    bool words_cached;    //  until index_trim: then words are stemmed each time
+    struct hot_word *hot; //  in front of words during a bulk load
+    strmap_t stems;       //  stem (or category term) -> term
+    strmap_t ids;         //  paper id -> live document (-1: none)
     struct sb_stemmer *stemmer;
 
     //  Per document.
@@ -142,6 +167,7 @@ struct _index_t {
     uint32_t *blob_size;
     uint64_t *live;
     uint32_t live_count;
+    double bound_length;   //  the average length term bounds hold for (at most)
     uint64_t total_length; //  of live documents: an integer, so that any order of puts and
                            //  removals leaves the same average
     size_t raw_bytes;      //  text of live documents
@@ -212,6 +238,8 @@ index_t *index_new (void)
 {
     index_t *self = calloc (1, sizeof *self);
     self->stemmer = sb_stemmer_new ("english", NULL);
+    self->words_cached = true;
+    self->hot = calloc (HOT_WORDS, sizeof *self->hot);
     self->cctx = ZSTD_createCCtx ();
     self->dctx = ZSTD_createDCtx ();
     return self;
@@ -228,6 +256,7 @@ void index_destroy (index_t **self_p)
     }
     free (self->terms);
     s_strmap_free (&self->words);
+    free (self->hot);
     s_strmap_free (&self->stems);
     s_strmap_free (&self->ids);
     sb_stemmer_delete (self->stemmer);
@@ -297,32 +326,50 @@ int64_t index_term (index_t *self, const char *word, size_t length, void *stemme
     uint64_t hash = s_hash (word, length);
     int64_t entry = s_strmap_find (&self->words, word, length, hash);
     if (entry >= 0)
-        return self->words.value[entry];
+        return self->words.entries[entry].value;
     if (index_stop_word (word, length))
         return -1;
     size_t stem_length;
     const char *stem = s_stem (stemmer, word, length, &stem_length);
     entry = s_strmap_find (&self->stems, stem, stem_length, s_hash (stem, stem_length));
-    return entry >= 0 ? self->stems.value[entry] : -1;
+    return entry >= 0 ? self->stems.entries[entry].value : -1;
 }
+
+static int64_t s_word_term_cached (index_t *self, const char *word, size_t length, uint64_t hash);
 
 //  The term of WORD, made when new; -1 for a stop word.
 static int64_t s_word_term (index_t *self, const char *word, size_t length)
 {
     uint64_t hash = s_hash (word, length);
+    if (!self->words_cached || length > HOT_WORD_MAX)
+        return s_word_term_cached (self, word, length, hash);
+    //  A hot word matches all its bytes and the NUL after them.
+    struct hot_word *hot = &self->hot[(hash >> 20) & (HOT_WORDS - 1)];
+    if (memcmp (hot->word, word, length + 1) == 0)
+        return hot->term;
+    int64_t term = s_word_term_cached (self, word, length, hash);
+    memcpy (hot->word, word, length + 1);
+    hot->term = (int32_t)term;
+    return term;
+}
+
+//  The term of WORD through the word map, made when new.
+static int64_t s_word_term_cached (index_t *self, const char *word, size_t length, uint64_t hash)
+{
     int64_t entry = s_strmap_find (&self->words, word, length, hash);
     if (entry >= 0)
-        return self->words.value[entry];
+        return self->words.entries[entry].value;
     int64_t term = -1;
     if (!index_stop_word (word, length)) {
         size_t stem_length;
         const char *stem = s_stem (self->stemmer, word, length, &stem_length);
         uint64_t stem_hash = s_hash (stem, stem_length);
         int64_t stem_entry = s_strmap_find (&self->stems, stem, stem_length, stem_hash);
-        term = stem_entry >= 0 ? self->stems.value[stem_entry]
+        term = stem_entry >= 0 ? self->stems.entries[stem_entry].value
                                : s_new_term (self, stem, stem_length, stem_hash);
     }
-    s_strmap_add (&self->words, word, length, hash, (int32_t)term);
+    if (self->words_cached)
+        s_strmap_add (&self->words, word, length, hash, (int32_t)term);
     return term;
 }
 
@@ -343,20 +390,20 @@ int64_t index_category_term (index_t *self, const char *category, size_t length)
     char key[128];
     size_t key_length = s_category_key (category, length, key);
     int64_t entry = s_strmap_find (&self->stems, key, key_length, s_hash (key, key_length));
-    return entry >= 0 ? self->stems.value[entry] : -1;
+    return entry >= 0 ? self->stems.entries[entry].value : -1;
 }
 
-static void s_append_posting (term_t *term, uint32_t doc, uint8_t frequencies)
+static void s_append_posting (term_t *term, uint32_t doc, uint8_t frequencies, float bound)
 {
     if (term->size + 6 > term->capacity) {
         term->capacity = term->capacity < 8 ? 8 : term->capacity * 2;
         term->bytes = realloc (term->bytes, term->capacity);
     }
     if (term->count && term->count % INDEX_BLOCK == 0) {
-        term->skips = realloc (term->skips, (term->skip_count + 1) * 2 * sizeof (uint32_t));
-        term->skips[2 * term->skip_count] = term->size;
-        term->skips[2 * term->skip_count + 1] = term->last_doc;
-        term->skip_count++;
+        uint32_t skips = TERM_SKIPS (term);
+        term->skips = realloc (term->skips, (skips + 1) * 2 * sizeof (uint32_t));
+        term->skips[2 * skips] = term->size;
+        term->skips[2 * skips + 1] = term->last_doc;
     }
     uint32_t gap = term->count ? doc - term->last_doc : doc;
     while (gap >= 0x80) {
@@ -368,11 +415,48 @@ static void s_append_posting (term_t *term, uint32_t doc, uint8_t frequencies)
     term->count++;
     term->df++;
     term->last_doc = doc;
-    uint16_t weight = (uint16_t)(INDEX_WEIGHT_TITLE * TF_TITLE (frequencies) +
-                                 INDEX_WEIGHT_ABSTRACT * TF_ABSTRACT (frequencies) +
-                                 INDEX_WEIGHT_AUTHORS * TF_AUTHORS (frequencies));
-    if (weight > term->max_weight)
-        term->max_weight = weight;
+    if (bound > term->bound)
+        term->bound = bound;
+}
+
+//  Every term's bound again, for the current bound_length: when the
+//  average length outgrows it (rarely: it is set with room to spare).
+static void s_recompute_bounds (index_t *self)
+{
+    for (uint32_t t = 0; t < self->term_count; t++) {
+        term_t *term = &self->terms[t];
+        term->bound = 0;
+        const uint8_t *at = term->bytes, *end = term->bytes + term->size;
+        uint32_t doc = 0;
+        while (at < end) {
+            uint32_t gap = 0;
+            int shift = 0;
+            uint8_t byte;
+            do {
+                byte = *at++;
+                gap |= (uint32_t)(byte & 0x7f) << shift;
+                shift += 7;
+            } while (byte & 0x80);
+            doc += gap;
+            uint8_t frequencies = *at++;
+            float bound =
+                (float)index_tf_factor (frequencies, self->length[doc], self->bound_length);
+            if (bound > term->bound)
+                term->bound = bound;
+        }
+    }
+}
+
+//  Term bounds hold while the average length stays under bound_length.
+static void s_check_bounds (index_t *self)
+{
+    double average = self->live_count ? (double)self->total_length / self->live_count : 0;
+    if (average > self->bound_length) {
+        //  With room: bounds are recomputed each time the average grows
+        //  by a quarter, which a steady corpus soon stops doing.
+        self->bound_length = average * 1.25;
+        s_recompute_bounds (self);
+    }
 }
 
 /* ==== Counting a paper's words ==== */
@@ -669,6 +753,7 @@ static void s_retire (index_t *self, uint32_t doc)
     self->live[doc / 64] &= ~(1ULL << (doc % 64));
     self->live_count--;
     self->total_length -= self->length[doc];
+    s_check_bounds (self);
     int64_t at = self->title_hash[doc] ? s_title_slot (self, self->title_hash[doc]) : -1;
     if (at >= 0 && self->title_keys[at] && self->title_docs[at] == (int32_t)doc)
         self->title_docs[at] = -1;
@@ -697,8 +782,8 @@ int64_t index_put (index_t *self, const index_paper_t *given)
         return -1;
     uint64_t id_hash = s_hash (paper.id, id_length);
     int64_t id_entry = s_strmap_find (&self->ids, paper.id, id_length, id_hash);
-    if (id_entry >= 0 && self->ids.value[id_entry] >= 0) {
-        uint32_t old = (uint32_t)self->ids.value[id_entry];
+    if (id_entry >= 0 && self->ids.entries[id_entry].value >= 0) {
+        uint32_t old = (uint32_t)self->ids.entries[id_entry].value;
         index_paper_t previous;
         index_paper (self, old, &previous, &self->unpacked, &self->unpacked_capacity, self->dctx);
         self->raw_bytes -= s_text_bytes (&previous);
@@ -714,6 +799,11 @@ int64_t index_put (index_t *self, const index_paper_t *given)
     uint32_t title_words = s_count_field (self, paper.title, FIELD_TITLE);
     uint32_t abstract_words = s_count_field (self, paper.abstract, FIELD_ABSTRACT);
     uint32_t author_words = s_count_field (self, paper.authors, FIELD_AUTHORS);
+    self->length[doc] = INDEX_WEIGHT_TITLE * title_words + INDEX_WEIGHT_ABSTRACT * abstract_words +
+                        INDEX_WEIGHT_AUTHORS * author_words;
+    self->live_count++;
+    self->total_length += self->length[doc];
+    s_check_bounds (self);
     double norm = 0;
     for (uint32_t i = 0; i < self->touched_count; i++) {
         uint32_t term = self->touched[i];
@@ -723,7 +813,8 @@ int64_t index_put (index_t *self, const index_paper_t *given)
             double weight = 1 + log (text_tf);
             norm += weight * weight;
         }
-        s_append_posting (&self->terms[term], doc, tf);
+        s_append_posting (&self->terms[term], doc, tf,
+                          (float)index_tf_factor (tf, self->length[doc], self->bound_length));
         self->scratch_tf[term] = 0;
     }
     self->touched_count = 0;
@@ -735,26 +826,22 @@ int64_t index_put (index_t *self, const index_paper_t *given)
             size_t key_length = s_category_key (category, length, key);
             uint64_t hash = s_hash (key, key_length);
             int64_t entry = s_strmap_find (&self->stems, key, key_length, hash);
-            uint32_t term = entry >= 0 ? (uint32_t)self->stems.value[entry]
+            uint32_t term = entry >= 0 ? (uint32_t)self->stems.entries[entry].value
                                        : (uint32_t)s_new_term (self, key, key_length, hash);
             //  A paper listing a category twice has one posting.
             if (self->terms[term].count == 0 || self->terms[term].last_doc != doc)
-                s_append_posting (&self->terms[term], doc, 0);
+                s_append_posting (&self->terms[term], doc, 0, 0);
         }
         category += length + (category[length] == '\x1f');
     }
 
     self->id_entry[doc] = (uint32_t)id_entry;
-    self->ids.value[id_entry] = (int32_t)doc;
-    self->length[doc] = INDEX_WEIGHT_TITLE * title_words + INDEX_WEIGHT_ABSTRACT * abstract_words +
-                        INDEX_WEIGHT_AUTHORS * author_words;
+    self->ids.entries[id_entry].value = (int32_t)doc;
     self->norm[doc] = (float)sqrt (norm);
     int32_t date = s_days (paper.published);
     self->date[doc] = date != INDEX_NO_DATE ? date : s_days (paper.listed);
     self->trend[doc] = (float)paper.trend;
     self->live[doc / 64] |= 1ULL << (doc % 64);
-    self->live_count++;
-    self->total_length += self->length[doc];
     self->raw_bytes += s_text_bytes (&paper);
     self->title_hash[doc] = s_title_hash (paper.title, strlen (paper.title));
     if (self->title_hash[doc])
@@ -778,14 +865,14 @@ int index_remove (index_t *self, const char *id)
 {
     size_t length = strlen (id);
     int64_t entry = s_strmap_find (&self->ids, id, length, s_hash (id, length));
-    if (entry < 0 || self->ids.value[entry] < 0)
+    if (entry < 0 || self->ids.entries[entry].value < 0)
         return -1;
-    uint32_t doc = (uint32_t)self->ids.value[entry];
+    uint32_t doc = (uint32_t)self->ids.entries[entry].value;
     index_paper_t previous;
     index_paper (self, doc, &previous, &self->unpacked, &self->unpacked_capacity, self->dctx);
     self->raw_bytes -= s_text_bytes (&previous);
     s_retire (self, doc);
-    self->ids.value[entry] = -1;
+    self->ids.entries[entry].value = -1;
     return 0;
 }
 
@@ -793,7 +880,7 @@ int64_t index_lookup (index_t *self, const char *id)
 {
     size_t length = strlen (id);
     int64_t entry = s_strmap_find (&self->ids, id, length, s_hash (id, length));
-    return entry >= 0 ? self->ids.value[entry] : -1;
+    return entry >= 0 ? self->ids.entries[entry].value : -1;
 }
 
 int index_set_trend (index_t *self, const char *id, double trend)
@@ -808,8 +895,8 @@ int index_set_trend (index_t *self, const char *id, double trend)
 const char *index_doc_id (index_t *self, uint32_t doc, size_t *length)
 {
     uint32_t entry = self->id_entry[doc];
-    *length = self->ids.key_length[entry];
-    return self->ids.pool + self->ids.key_offset[entry];
+    *length = self->ids.entries[entry].key_length;
+    return self->ids.pool + self->ids.entries[entry].key_offset;
 }
 
 int index_paper (index_t *self, uint32_t doc, index_paper_t *paper, char **buffer, size_t *size,
@@ -851,9 +938,10 @@ size_t index_raw_bytes (index_t *self)
 
 size_t index_memory (index_t *self)
 {
-    size_t bytes = sizeof *self + self->term_capacity * (sizeof (term_t) + 1 + sizeof (uint32_t));
+    size_t bytes =
+        sizeof *self + (size_t)self->term_capacity * (sizeof (term_t) + 1 + sizeof (uint32_t));
     for (uint32_t t = 0; t < self->term_count; t++)
-        bytes += self->terms[t].capacity + self->terms[t].skip_count * 2 * sizeof (uint32_t);
+        bytes += self->terms[t].capacity + TERM_SKIPS (&self->terms[t]) * 2 * sizeof (uint32_t);
     bytes += s_strmap_memory (&self->words) + s_strmap_memory (&self->stems) +
              s_strmap_memory (&self->ids);
     bytes += (size_t)self->doc_capacity * (4 + 4 + 4 + 4 + 4 + 8 + 8 + 4) + self->doc_capacity / 8;
@@ -863,19 +951,51 @@ size_t index_memory (index_t *self)
     return bytes;
 }
 
+//  Shrinks ARRAY (of COUNT items of SIZE bytes) to exactly COUNT.
+static void *s_shrink (void *array, size_t count, size_t size)
+{
+    void *smaller = realloc (array, count ? count * size : 1);
+    return smaller ? smaller : array;
+}
+
 void index_trim (index_t *self)
 {
     for (uint32_t t = 0; t < self->term_count; t++) {
         term_t *term = &self->terms[t];
         if (term->capacity > term->size) {
-            term->bytes = realloc (term->bytes, term->size ? term->size : 1);
+            term->bytes = s_shrink (term->bytes, term->size, 1);
             term->capacity = term->size;
         }
     }
+    self->terms = s_shrink (self->terms, self->term_count, sizeof *self->terms);
+    self->scratch_tf = s_shrink (self->scratch_tf, self->term_count, 1);
+    self->touched = s_shrink (self->touched, self->term_count, sizeof *self->touched);
+    self->term_capacity = self->term_count;
+    uint32_t docs = (self->doc_count + 63) / 64 * 64;
+    if (docs < self->doc_capacity) {
+        self->id_entry = s_shrink (self->id_entry, docs, sizeof *self->id_entry);
+        self->length = s_shrink (self->length, docs, sizeof *self->length);
+        self->norm = s_shrink (self->norm, docs, sizeof *self->norm);
+        self->date = s_shrink (self->date, docs, sizeof *self->date);
+        self->trend = s_shrink (self->trend, docs, sizeof *self->trend);
+        self->title_hash = s_shrink (self->title_hash, docs, sizeof *self->title_hash);
+        self->blob_offset = s_shrink (self->blob_offset, docs, sizeof *self->blob_offset);
+        self->blob_size = s_shrink (self->blob_size, docs, sizeof *self->blob_size);
+        self->live = s_shrink (self->live, docs / 64, sizeof *self->live);
+        self->doc_capacity = docs;
+    }
     if (self->blob_capacity > self->blob_size_used) {
-        self->blob = realloc (self->blob, self->blob_size_used ? self->blob_size_used : 1);
+        self->blob = s_shrink (self->blob, self->blob_size_used, 1);
         self->blob_capacity = self->blob_size_used;
     }
+    //  The word cache pays during a bulk load; afterwards the few words of
+    //  each update are stemmed again rather than kept in memory.
+    s_strmap_free (&self->words);
+    free (self->hot);
+    self->hot = NULL;
+    self->words_cached = false;
+    s_strmap_trim (&self->stems);
+    s_strmap_trim (&self->ids);
 }
 
 void index_view (index_t *self, index_view_t *view)

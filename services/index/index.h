@@ -39,6 +39,16 @@
 #define TF_TITLE(f)    (((f) >> 4) & 3u)
 #define TF_AUTHORS(f)  (((f) >> 6) & 3u)
 
+//  BM25's frequency factor of a posting: how much of a term's idf a paper of
+//  weighted LENGTH with frequencies F earns, for average length AVERAGE.
+static inline double index_tf_factor (uint8_t f, double length, double average)
+{
+    double weight = INDEX_WEIGHT_TITLE * TF_TITLE (f) + INDEX_WEIGHT_ABSTRACT * TF_ABSTRACT (f) +
+                    INDEX_WEIGHT_AUTHORS * TF_AUTHORS (f);
+    return weight * (INDEX_BM25_K1 + 1) /
+           (weight + INDEX_BM25_K1 * (1 - INDEX_BM25_B + INDEX_BM25_B * length / average));
+}
+
 typedef struct _index_t index_t;
 
 //  A paper as the index takes and gives it. Lists are joined with 0x1f;
@@ -59,18 +69,21 @@ typedef struct {
     double trend; //  trending score from rank, 0 when none
 } index_paper_t;
 
-//  One term's postings.
+//  One term's postings. Most terms are rare: the struct is kept small.
 typedef struct {
-    uint8_t *bytes;      //  gap varints, each followed by its frequency byte
-    uint32_t size;       //  bytes used
-    uint32_t capacity;   //  bytes allocated
-    uint32_t count;      //  postings, of live and retired documents
-    uint32_t df;         //  live documents holding the term
-    uint32_t last_doc;   //  of the last posting, for the next gap
-    uint16_t max_weight; //  largest weighted frequency of any posting
-    uint32_t *skips;     //  per block after the first: byte offset, then the doc before it
-    uint32_t skip_count; //  blocks after the first
+    uint8_t *bytes;    //  gap varints, each followed by its frequency byte
+    uint32_t *skips;   //  per block after the first: byte offset, then the doc before it
+    uint32_t size;     //  bytes used
+    uint32_t capacity; //  bytes allocated
+    uint32_t count;    //  postings, of live and retired documents
+    uint32_t df;       //  live documents holding the term
+    uint32_t last_doc; //  of the last posting, for the next gap
+    float bound;       //  the largest BM25 frequency factor of any posting, for an
+                       //  average length up to the index's bound_length
 } term_t;
+
+//  Blocks after the first, each with a skip entry.
+#define TERM_SKIPS(term) ((term)->count ? ((term)->count - 1) / INDEX_BLOCK : 0)
 
 //  The read-only view a search needs (search.c).
 typedef struct {

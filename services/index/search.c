@@ -113,7 +113,7 @@ static void s_cursor_seek (cursor_t *cursor, uint32_t target)
     //  block is the one holding the posting just read.
     uint32_t block = (cursor->position - 1) / INDEX_BLOCK;
     uint32_t jump = block;
-    while (jump < term->skip_count && term->skips[2 * jump + 1] < target)
+    while (jump < TERM_SKIPS (term) && term->skips[2 * jump + 1] < target)
         jump++;
     if (jump > block) {
         cursor->at = term->bytes + term->skips[2 * (jump - 1)];
@@ -123,13 +123,6 @@ static void s_cursor_seek (cursor_t *cursor, uint32_t target)
     do
         s_cursor_next (cursor);
     while (cursor->doc < target);
-}
-
-static unsigned s_weight (uint8_t frequencies)
-{
-    return INDEX_WEIGHT_TITLE * TF_TITLE (frequencies) +
-           INDEX_WEIGHT_ABSTRACT * TF_ABSTRACT (frequencies) +
-           INDEX_WEIGHT_AUTHORS * TF_AUTHORS (frequencies);
 }
 
 static bool s_in_fields (uint8_t frequencies, uint8_t fields)
@@ -158,7 +151,6 @@ struct _searcher_t {
     size_t verify_size;
     query_t query;
     search_sort_t sort;
-    double k0, k1; //  BM25's length normalisation: K = k0 + k1 * length
     //  The best papers so far: a min-heap on (key, score, ...).
     ranked_t *heap;
     size_t heap_count, heap_capacity;
@@ -218,11 +210,9 @@ static void s_add_term (searcher_t *self, query_term_t *list, size_t *count, uin
         return;
     const term_t *postings = &self->view.terms[term];
     double idf = s_idf (&self->view, postings->df);
-    double weight = postings->max_weight;
-    //  A paper of length zero is the best case of BM25's length factor.
-    double bound =
-        idf * weight * (INDEX_BM25_K1 + 1) / (weight + INDEX_BM25_K1 * (1 - INDEX_BM25_B));
-    list[(*count)++] = (query_term_t){term, fields, idf, bound};
+    //  The term's bound holds for any average length up to the index's
+    //  bound_length, and a larger average only lowers a paper's factor.
+    list[(*count)++] = (query_term_t){term, fields, idf, idf * postings->bound};
 }
 
 typedef struct {
@@ -558,9 +548,8 @@ static bool s_passes_filters (searcher_t *self, uint32_t doc)
 static double s_term_score (const searcher_t *self, const query_term_t *term, uint32_t doc,
                             uint8_t frequencies)
 {
-    double weight = s_weight (frequencies);
-    double k = self->k0 + self->k1 * self->view.length[doc];
-    return term->idf * weight * (INDEX_BM25_K1 + 1) / (weight + k);
+    return term->idf *
+           index_tf_factor (frequencies, self->view.length[doc], self->view.average_length);
 }
 
 static int s_compare_ids (searcher_t *self, uint32_t a, uint32_t b)
@@ -828,8 +817,6 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
         return -1;
     query_t *query = &self->query;
     self->sort = sort;
-    self->k0 = INDEX_BM25_K1 * (1 - INDEX_BM25_B);
-    self->k1 = INDEX_BM25_K1 * INDEX_BM25_B / self->view.average_length;
     self->matched = self->phrase_checked = self->phrase_passed = 0;
     self->heap_count = 0;
     size_t depth = offset + limit + (query->pin_doc >= 0);
