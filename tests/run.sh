@@ -28,7 +28,7 @@ eval "export $("$root/deploy/stack.sh" env)"
 # Databases made by earlier runs' tests are dropped first.
 if [ -z "${DATABASE_URL:-}" ]; then
     psql "$PAPERBUS_DATABASE_URL" -qtAX -c \
-        "SELECT format('DROP DATABASE %I', datname) FROM pg_database WHERE datname LIKE 'pbtest\_%'" |
+        "SELECT format('DROP DATABASE %I;', datname) FROM pg_database WHERE datname LIKE 'pbtest\_%'" |
         psql "$PAPERBUS_DATABASE_URL" -qX >/dev/null
 fi
 
