@@ -469,9 +469,11 @@ static bool s_live (const index_view_t *view, uint32_t doc)
     return view->live[doc / 64] >> (doc % 64) & 1;
 }
 
+//  The last words of the text, as many as the phrase has, in a ring.
 typedef struct {
     const phrase_t *phrase;
-    size_t matched; //  words of the phrase matched so far
+    char window[MAX_PHRASE][TOKENIZER_MAX_WORD + 1];
+    size_t seen; //  words read so far
     bool found;
 } phrase_match_t;
 
@@ -479,15 +481,17 @@ static bool s_phrase_word (const token_t *token, void *arg)
 {
     phrase_match_t *match = arg;
     const phrase_t *phrase = match->phrase;
-    if (strcmp (token->word, phrase->words[match->matched]) == 0)
-        match->matched++;
-    else
-        match->matched = strcmp (token->word, phrase->words[0]) == 0;
-    if (match->matched == phrase->count) {
-        match->found = true;
-        return false;
-    }
-    return true;
+    memcpy (match->window[match->seen % phrase->count], token->word, token->length + 1);
+    match->seen++;
+    if (match->seen < phrase->count)
+        return true;
+    //  The window's oldest word is the phrase's first.
+    size_t first = match->seen - phrase->count;
+    for (size_t k = 0; k < phrase->count; k++)
+        if (strcmp (match->window[(first + k) % phrase->count], phrase->words[k]) != 0)
+            return true;
+    match->found = true;
+    return false;
 }
 
 //  True when DOC's text holds PHRASE, word for word.
@@ -506,7 +510,7 @@ static bool s_has_phrase (searcher_t *self, uint32_t doc, const phrase_t *phrase
         count = 1;
     }
     for (size_t i = 0; i < count; i++) {
-        phrase_match_t match = {phrase, 0, false};
+        phrase_match_t match = {.phrase = phrase};
         tokenize (texts[i], strlen (texts[i]), s_phrase_word, &match);
         if (match.found)
             return true;
@@ -819,7 +823,10 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
     self->sort = sort;
     self->matched = self->phrase_checked = self->phrase_passed = 0;
     self->heap_count = 0;
+    //  At least one place: pruning compares against the heap's least.
     size_t depth = offset + limit + (query->pin_doc >= 0);
+    if (depth == 0)
+        depth = 1;
     if (depth > self->heap_capacity) {
         self->heap = realloc (self->heap, depth * sizeof *self->heap);
     }

@@ -169,6 +169,26 @@ Test (search, a_phrase_needs_its_words_in_order)
     cr_assert (strstr (ids, "2501.00002") && strstr (ids, "2501.00003"), "%s", ids);
 }
 
+Test (search, a_phrase_with_repeated_words_is_found_after_a_false_start)
+{
+    s_put ("2501.00006", 1, "Bayes Bayes Bayes", "a model model model of data", "", "", "");
+    cr_assert_str_eq (s_ids ("\"model model of\"", SEARCH_RELEVANCE, NULL), "2501.00006");
+    cr_assert_str_eq (s_ids ("ti:\"bayes bayes bayes\"", SEARCH_RELEVANCE, NULL), "2501.00006");
+    cr_assert_str_eq (s_ids ("\"model of model\"", SEARCH_RELEVANCE, NULL), "");
+}
+
+Test (search, a_page_of_zero_hits_still_counts)
+{
+    search_result_t *result = malloc (sizeof *result);
+    cr_assert_eq (searcher_search (s_searcher, "experts", 7, SEARCH_RELEVANCE, 0, 0, result), 0);
+    cr_assert_eq (result->count, 0);
+    cr_assert_eq (result->total, 2);
+    cr_assert_eq (searcher_search (s_searcher, "experts -survey", 15, SEARCH_DATE, 0, 0, result),
+                  0);
+    cr_assert_eq (result->total, 1);
+    free (result);
+}
+
 Test (search, excluded_words_remove_papers)
 {
     char *ids = s_ids ("experts -survey", SEARCH_RELEVANCE, NULL);
