@@ -217,7 +217,10 @@ static int s_heartbeat (zloop_t *loop, int timer_id, void *arg)
     (void)loop;
     (void)timer_id;
     pb_worker_t *self = arg;
-    if (zclock_mono () - self->last_heard > self->heartbeat_ms * PB_BUS_LIVENESS) {
+    //  After a long handler the bus's heartbeats may be waiting unread:
+    //  that is not silence, and the reader will note them next.
+    bool waiting = zsock_events (self->socket) & ZMQ_POLLIN;
+    if (!waiting && zclock_mono () - self->last_heard > self->heartbeat_ms * PB_BUS_LIVENESS) {
         pb_warn ("the bus has been silent for %lld ms; reconnecting",
                  (long long)(zclock_mono () - self->last_heard));
         s_connect (self);

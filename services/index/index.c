@@ -399,7 +399,11 @@ int64_t index_category_term (index_t *self, const char *category, size_t length)
 static void s_append_posting (term_t *term, uint32_t doc, uint8_t frequencies, float bound)
 {
     if (term->size + 6 > term->capacity) {
-        term->capacity = term->capacity < 8 ? 8 : term->capacity * 2;
+        //  A trimmed list may be any size: grow by at least a posting.
+        uint32_t capacity = term->capacity * 2;
+        if (capacity < term->size + 6)
+            capacity = term->size + 6;
+        term->capacity = capacity < 8 ? 8 : capacity;
         term->bytes = realloc (term->bytes, term->capacity);
     }
     if (term->count && term->count % INDEX_BLOCK == 0) {

@@ -195,7 +195,9 @@ static int s_search (const pb_request_t *request, pb_response_t *response, void 
     search_result_t *result = malloc (sizeof *result);
     if (searcher_search (self->searcher, query.query.ptr, query.query.len, sort, offset, limit,
                          result))
-        pb_response_error (response, PB_E_INVALID, "%s", result->error);
+        pb_response_error (response,
+                           query.query.len > SEARCH_MAX_QUERY ? PB_E_TOO_LARGE : PB_E_INVALID, "%s",
+                           result->error);
     else {
         s_reply_hits (self, result, snippets, response);
         rc = 0;

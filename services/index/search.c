@@ -367,8 +367,12 @@ static int s_parse_unit (searcher_t *self, const char **at, const char *end,
     unit_words_t unit = {.searcher = self};
     unit.phrase.fields = fields;
     tokenize (value, value_length, s_unit_word, &unit);
+    query->words += unit.count + unit.stop_words + unit.unknown;
+    query->stop_words += unit.stop_words;
     if (negated) {
-        if (unit.count && !unit.unknown && query->exclusion_count < 16) {
+        //  A phrase of stop words alone ("-\"of the\"") is checked as a phrase.
+        bool phrase = quoted && unit.phrase.count > 1;
+        if ((unit.count || phrase) && !unit.unknown && query->exclusion_count < 16) {
             exclusion_t *exclusion = &query->exclusions[query->exclusion_count++];
             exclusion->count = 0;
             for (size_t i = 0; i < unit.count && i < MAX_GROUP; i++)
@@ -386,13 +390,8 @@ static int s_parse_unit (searcher_t *self, const char **at, const char *end,
                         fields);
         if (quoted && unit.phrase.count > 1 && query->phrase_count < 8)
             query->phrases[query->phrase_count++] = unit.phrase;
-        if (unit.count == 0 && unit.stop_words && quoted && query->phrase_count < 8 &&
-            unit.phrase.count > 1)
-            query->phrases[query->phrase_count++] = unit.phrase;
         return 0;
     }
-    query->words += unit.count + unit.stop_words + unit.unknown;
-    query->stop_words += unit.stop_words;
     for (size_t i = 0; i < unit.count; i++)
         s_add_term (self, query->optional, &query->optional_count, (uint32_t)unit.terms[i],
                     FIELDS_ANY);
@@ -847,11 +846,11 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
     }
     if (nothing) {
         //  An id alone ("2501.01234v2") matches no words but names a paper.
-        if (query->pin_doc >= 0 && s_live (&self->view, (uint32_t)query->pin_doc) && offset == 0 &&
-            limit) {
+        if (query->pin_doc >= 0 && s_live (&self->view, (uint32_t)query->pin_doc)) {
             result->note = NULL;
             result->total = 1;
-            result->hits[result->count++] = (search_hit_t){(uint32_t)query->pin_doc, 0, true};
+            if (offset == 0 && limit)
+                result->hits[result->count++] = (search_hit_t){(uint32_t)query->pin_doc, 0, true};
         }
         return 0;
     }

@@ -53,7 +53,9 @@ static void s_answer_free (answer_t **answer_p);
 static void s_setup (void)
 {
     pb_log_init ("test", PB_LOG_ERROR);
-    pbtest_bus_environment (200, 2000);
+    //  The default heartbeat: an index worker re-reading a few hundred
+    //  papers under ASan can keep its loop busy for a third of a second.
+    pbtest_bus_environment (500, 2000);
     s_url = pbtest_database_new (true);
     setenv ("PAPERBUS_DATABASE_URL", s_url, 1);
     s_db = pbtest_connect (s_url);

@@ -368,6 +368,29 @@ Test (index, any_order_of_puts_gives_the_same_answers)
     index_destroy (&backward);
 }
 
+Test (index, papers_put_after_a_bulk_load_are_found)
+{
+    //  A bulk load ends with index_trim, which leaves every list exactly
+    //  full: the next postings must grow them (AddressSanitizer watches).
+    index_t *index = index_new ();
+    s_load_sample (index, false);
+    index_trim (index);
+    searcher_t *searcher = searcher_new (index);
+    search_result_t *result = malloc (sizeof *result);
+    for (int i = 0; i < 50; i++) {
+        char id[32], title[128];
+        snprintf (id, sizeof id, "2612.%05d", i);
+        snprintf (title, sizeof title, "Rare words agent language zq%dx", i % 3);
+        index_paper_t paper = {.id = id, .title = title, .abstract = "language models agents"};
+        cr_assert_geq (index_put (index, &paper), 0);
+    }
+    cr_assert_eq (searcher_search (searcher, "zq1x", 4, SEARCH_RELEVANCE, 0, 100, result), 0);
+    cr_assert_eq (result->total, 17);
+    free (result);
+    searcher_destroy (&searcher);
+    index_destroy (&index);
+}
+
 Test (index, pruned_ranking_equals_exhaustive_ranking)
 {
     //  MaxScore skips papers; forcing every candidate to be visited (a
