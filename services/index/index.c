@@ -254,6 +254,7 @@ void index_destroy (index_t **self_p)
     for (uint32_t t = 0; t < self->term_count; t++) {
         free (self->terms[t].bytes);
         free (self->terms[t].skips);
+        free (self->terms[t].block_bounds);
     }
     free (self->terms);
     s_strmap_free (&self->words);
@@ -406,11 +407,15 @@ static void s_append_posting (term_t *term, uint32_t doc, uint8_t frequencies, f
         term->capacity = capacity < 8 ? 8 : capacity;
         term->bytes = realloc (term->bytes, term->capacity);
     }
-    if (term->count && term->count % INDEX_BLOCK == 0) {
-        uint32_t skips = TERM_SKIPS (term);
-        term->skips = realloc (term->skips, (skips + 1) * 2 * sizeof (uint32_t));
-        term->skips[2 * skips] = term->size;
-        term->skips[2 * skips + 1] = term->last_doc;
+    if (term->count % INDEX_BLOCK == 0) {
+        uint32_t block = term->count / INDEX_BLOCK;
+        if (block) {
+            term->skips = realloc (term->skips, block * 2 * sizeof (uint32_t));
+            term->skips[2 * (block - 1)] = term->size;
+            term->skips[2 * (block - 1) + 1] = term->last_doc;
+        }
+        term->block_bounds = realloc (term->block_bounds, (block + 1) * sizeof (float));
+        term->block_bounds[block] = 0;
     }
     uint32_t gap = term->count ? doc - term->last_doc : doc;
     while (gap >= 0x80) {
@@ -424,6 +429,9 @@ static void s_append_posting (term_t *term, uint32_t doc, uint8_t frequencies, f
     term->last_doc = doc;
     if (bound > term->bound)
         term->bound = bound;
+    float *block_bound = &term->block_bounds[(term->count - 1) / INDEX_BLOCK];
+    if (bound > *block_bound)
+        *block_bound = bound;
 }
 
 //  Every term's bound again, for the current bound_length: when the
@@ -434,7 +442,7 @@ static void s_recompute_bounds (index_t *self)
         term_t *term = &self->terms[t];
         term->bound = 0;
         const uint8_t *at = term->bytes, *end = term->bytes + term->size;
-        uint32_t doc = 0;
+        uint32_t doc = 0, posting = 0;
         while (at < end) {
             uint32_t gap = 0;
             int shift = 0;
@@ -450,6 +458,10 @@ static void s_recompute_bounds (index_t *self)
                 (float)index_tf_factor (frequencies, self->length[doc], self->bound_length);
             if (bound > term->bound)
                 term->bound = bound;
+            //  A block's first posting resets its bound.
+            float *block_bound = &term->block_bounds[posting / INDEX_BLOCK];
+            if (posting++ % INDEX_BLOCK == 0 || bound > *block_bound)
+                *block_bound = bound;
         }
     }
 }
@@ -948,7 +960,8 @@ size_t index_memory (index_t *self)
     size_t bytes =
         sizeof *self + (size_t)self->term_capacity * (sizeof (term_t) + 1 + sizeof (uint32_t));
     for (uint32_t t = 0; t < self->term_count; t++)
-        bytes += self->terms[t].capacity + TERM_SKIPS (&self->terms[t]) * 2 * sizeof (uint32_t);
+        bytes += self->terms[t].capacity + TERM_SKIPS (&self->terms[t]) * 2 * sizeof (uint32_t) +
+                 (TERM_SKIPS (&self->terms[t]) + 1) * sizeof (float);
     bytes += s_strmap_memory (&self->words) + s_strmap_memory (&self->stems) +
              s_strmap_memory (&self->ids);
     bytes += (size_t)self->doc_capacity * (4 + 4 + 4 + 4 + 4 + 8 + 8 + 4) + self->doc_capacity / 8;

@@ -71,19 +71,24 @@ typedef struct {
 
 //  One term's postings. Most terms are rare: the struct is kept small.
 typedef struct {
-    uint8_t *bytes;    //  gap varints, each followed by its frequency byte
-    uint32_t *skips;   //  per block after the first: byte offset, then the doc before it
-    uint32_t size;     //  bytes used
-    uint32_t capacity; //  bytes allocated
-    uint32_t count;    //  postings, of live and retired documents
-    uint32_t df;       //  live documents holding the term
-    uint32_t last_doc; //  of the last posting, for the next gap
-    float bound;       //  the largest BM25 frequency factor of any posting, for an
-                       //  average length up to the index's bound_length
+    uint8_t *bytes;      //  gap varints, each followed by its frequency byte
+    uint32_t *skips;     //  per block after the first: byte offset, then the doc before it
+    uint32_t size;       //  bytes used
+    uint32_t capacity;   //  bytes allocated
+    uint32_t count;      //  postings, of live and retired documents
+    uint32_t df;         //  live documents holding the term
+    uint32_t last_doc;   //  of the last posting, for the next gap
+    float bound;         //  the largest BM25 frequency factor of any posting, for an
+                         //  average length up to the index's bound_length
+    float *block_bounds; //  the same per block of INDEX_BLOCK postings, for skipping
 } term_t;
 
 //  Blocks after the first, each with a skip entry.
 #define TERM_SKIPS(term) ((term)->count ? ((term)->count - 1) / INDEX_BLOCK : 0)
+
+//  The last document of block BLOCK of TERM: the one before the next block.
+#define TERM_BLOCK_END(term, block)                                                                \
+    ((block) < TERM_SKIPS (term) ? (term)->skips[2 * (block) + 1] : (term)->last_doc)
 
 //  The read-only view a search needs (search.c).
 typedef struct {

@@ -659,6 +659,13 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
     for (size_t i = 0; i < count; i++)
         prefix[i] = terms[i].bound + (i ? prefix[i - 1] : 0);
     double contribution[SEARCH_MAX_UNITS * 2];
+    //  Block-max: within [doc, region_end] every term stays in one block,
+    //  whose bound (block_prefix, summed like prefix) caps what a paper
+    //  there can score; a region that cannot reach the heap is skipped.
+    uint32_t shallow[SEARCH_MAX_UNITS * 2] = {0}; //  each term's block
+    double block_prefix[SEARCH_MAX_UNITS * 2];
+    uint32_t region_end = 0;
+    bool region = false;
     size_t essential = 0; //  terms below this index are non-essential
     while (true) {
         double threshold = s_threshold (self);
@@ -672,6 +679,31 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
                 doc = cursors[i].doc;
         if (doc == UINT32_MAX)
             break;
+        bool full = self->heap_count == self->heap_capacity;
+        if (full && (!region || doc > region_end)) {
+            region = true;
+            region_end = UINT32_MAX;
+            for (size_t i = 0; i < count; i++) {
+                const term_t *term = cursors[i].term;
+                double bound = 0;
+                if (doc <= term->last_doc) {
+                    while (shallow[i] < TERM_SKIPS (term) && term->skips[2 * shallow[i] + 1] < doc)
+                        shallow[i]++;
+                    bound = terms[i].idf * term->block_bounds[shallow[i]];
+                    uint32_t end = TERM_BLOCK_END (term, shallow[i]);
+                    if (end < region_end)
+                        region_end = end;
+                }
+                block_prefix[i] = bound + (i ? block_prefix[i - 1] : 0);
+            }
+        }
+        if (full && block_prefix[count - 1] <= threshold) {
+            if (region_end == UINT32_MAX)
+                break;
+            for (size_t i = essential; i < count; i++)
+                s_cursor_seek (&cursors[i], region_end + 1);
+            continue;
+        }
         bool live = s_live (&self->view, doc);
         double score = 0;
         for (size_t i = 0; i < count; i++)
@@ -687,7 +719,7 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
             continue;
         self->matched++;
         for (size_t i = essential; i-- > 0;) {
-            if (score + prefix[i] <= threshold)
+            if (score + (full ? block_prefix[i] : prefix[i]) <= threshold)
                 break;
             s_cursor_seek (&cursors[i], doc);
             if (cursors[i].doc == doc)
