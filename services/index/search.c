@@ -706,13 +706,16 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
         }
         bool live = s_live (&self->view, doc);
         double score = 0;
-        for (size_t i = 0; i < count; i++)
-            contribution[i] = 0;
+        //  contribution[i] is set for the terms the paper has: no clearing
+        //  of the whole array per paper.
+        uint64_t has = 0, has_high = 0;
         for (size_t i = essential; i < count; i++)
             if (cursors[i].doc == doc) {
-                if (live)
+                if (live) {
                     score += contribution[i] =
                         s_term_score (self, &terms[i], doc, cursors[i].frequencies);
+                    *(i < 64 ? &has : &has_high) |= 1ULL << (i % 64);
+                }
                 s_cursor_next (&cursors[i]);
             }
         if (!live)
@@ -722,9 +725,11 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
             if (score + (full ? block_prefix[i] : prefix[i]) <= threshold)
                 break;
             s_cursor_seek (&cursors[i], doc);
-            if (cursors[i].doc == doc)
+            if (cursors[i].doc == doc) {
                 score += contribution[i] =
                     s_term_score (self, &terms[i], doc, cursors[i].frequencies);
+                *(i < 64 ? &has : &has_high) |= 1ULL << (i % 64);
+            }
         }
         if (score <= threshold)
             continue;
@@ -732,7 +737,8 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
         //  whichever terms were essential when it was met.
         score = 0;
         for (size_t i = 0; i < count; i++)
-            score += contribution[i];
+            if ((i < 64 ? has : has_high) >> (i % 64) & 1)
+                score += contribution[i];
         s_push (self, doc, score);
     }
 }

@@ -96,7 +96,7 @@ def log(msg):
 
 
 def iter_papers(path):
-    """The corpus TSV's papers as 6-tuples of str, checking the shape."""
+    """The corpus TSV's papers as lists of 6 str, checking the shape."""
     # newline="\n": only LF ends a line, as for the C reader (str.splitlines
     # would also split on U+2028 and friends).
     with open(path, encoding="utf-8", newline="\n") as f:
@@ -218,7 +218,7 @@ class PgEngine:
                 with open(corpus, "rb") as f:
                     cur.copy_expert(
                         S.SQL("COPY {} FROM STDIN").format(self._ident("_load")),
-                        _CopyEscaper(f), size=1 << 20)
+                        _CopyText(f), size=1 << 20)
                 cur.execute(S.SQL(
                     "CREATE TABLE {} AS SELECT id, "
                     "setweight(to_tsvector('english', title), 'A') || "
@@ -264,19 +264,30 @@ class PgEngine:
             log(f"pg: could not drop {self.table}: {str(e).strip()}")
 
 
-class _CopyEscaper:
-    """The corpus file as COPY text format: fields already contain no tabs or
-    newlines, so only backslashes (common in LaTeX-laden abstracts) need
-    doubling. Byte-wise is safe: 0x5C never occurs inside a UTF-8 sequence."""
+class _CopyText:
+    """The corpus file as COPY text format, for copy_expert's read(size).
+
+    corpus_stats() has already checked every line has six fields, so only
+    backslashes (common in LaTeX-laden abstracts) need doubling; byte-wise is
+    safe as 0x5C never occurs inside a UTF-8 sequence. Blank lines are
+    dropped, as iter_papers() drops them, or COPY would reject them."""
 
     def __init__(self, f):
-        self.f = f
+        self.lines = iter(f)
 
     def read(self, size=-1):
-        return self.f.read(size).replace(b"\\", b"\\\\")
-
-    def readline(self, size=-1):
-        return self.f.readline(size).replace(b"\\", b"\\\\")
+        # Returning a little more than size is fine: psycopg2 sends whatever
+        # it gets, and an empty result ends the COPY.
+        chunks, n = [], 0
+        for line in self.lines:
+            if line == b"\n":
+                continue
+            line = line.replace(b"\\", b"\\\\")
+            chunks.append(line)
+            n += len(line)
+            if 0 < size <= n:
+                break
+        return b"".join(chunks)
 
 
 class _PgSearcher:
@@ -331,7 +342,7 @@ class SqliteEngine:
         except sqlite3.Error as e:
             raise BenchError(f"engine sqlite needs SQLite with FTS5: {e}")
         self.path = os.path.join(self.workdir, "fts5.sqlite")
-        self.config = {"sqlite_version": sqlite3.sqlite_version, "file": self.path}
+        self.config = {"sqlite_version": sqlite3.sqlite_version}
 
     def build(self, corpus):
         for suffix in ("", "-journal", "-wal", "-shm"):
@@ -402,7 +413,7 @@ class XapianEngine:
         self.xapian = xapian
         self.path = os.path.join(self.workdir, "xapian.glass")
         self.config = {"xapian_version": xapian.version_string(),
-                       "flush_threshold": self.flush_threshold, "dir": self.path}
+                       "flush_threshold": self.flush_threshold}
 
     def build(self, corpus):
         x = self.xapian
@@ -410,9 +421,11 @@ class XapianEngine:
             shutil.rmtree(self.path)
         # Xapian reads the threshold when the database is opened. Its default,
         # 10,000 documents, is also the fastest measured here: on the 67,802
-        # arXiv papers it built in 129 s (290 MB RSS) against 215 s (1.7 GB)
-        # with 100,000, because the buffered-change maps slow every insert as
-        # they grow. The single commit() at the end is the only durable one.
+        # arXiv papers it built in 113-129 s (290 MB RSS) against 200-215 s
+        # (1.7 GB) with 100,000 or more, because the buffered-change maps slow
+        # every insert as they grow. The price is a less compact database
+        # (513 MB against 347 MB). The commit() at the end is the only
+        # durable one.
         os.environ["XAPIAN_FLUSH_THRESHOLD"] = str(self.flush_threshold)
         t0 = time.perf_counter()
         db = x.WritableDatabase(self.path, x.DB_CREATE_OR_OVERWRITE | x.DB_BACKEND_GLASS)
