@@ -38,6 +38,18 @@ grep -q "^ingest *running" "$work/up.log" || fail "ingest is not running"
 grep -q "sample: 807 inserted" "$work/up.log" || fail "the sample papers were not loaded: $(cat "$work/up.log")"
 ok "up: PostgreSQL, bus and ingest running, 807 sample papers loaded"
 
+# The index follows the sample's events: searching it finds sample papers.
+grep -q "^index *running" "$work/up.log" || fail "index is not running: $(cat "$work/up.log")"
+paperctl="${PAPERBUS_BIN_DIR:-$root/build/release/bin}/paperctl"
+found=
+for _ in $(seq 50); do
+    found=$("$paperctl" search "speculative decoding" --json --limit 3 2>/dev/null || true)
+    grep -q '"hits":\[{"id"' <<<"$found" && break
+    sleep 0.2
+done
+grep -q '"hits":\[{"id"' <<<"$found" || fail "search found nothing in the sample: $found"
+ok "index: the sample papers are searchable"
+
 url=$("$stack" env | sed 's/^PAPERBUS_DATABASE_URL=//')
 papers=$(psql "$url" -tAX -c "SELECT count(*) FROM paper")
 [ "$papers" = 807 ] || fail "want 807 papers, the database has $papers"
