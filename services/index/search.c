@@ -20,6 +20,7 @@
 #define MAX_GROUP      8  //  terms of one excluded word or phrase
 #define MAX_PHRASE     16 //  words of a phrase that are checked
 #define SNIPPET_WORDS  30
+#define RECENT_WORDS   4096 //  words a searcher remembers the terms of
 
 /* ==== A parsed query ==== */
 
@@ -156,6 +157,15 @@ struct _searcher_t {
     size_t heap_count, heap_capacity;
     size_t matched; //  papers that passed every check
     size_t phrase_checked, phrase_passed;
+    //  Words met lately and their terms (-1: none), so that snippets and
+    //  similar papers do not stem every word of every abstract. Cleared
+    //  when the index has new terms, which may give a word one.
+    struct {
+        char word[16];
+        int64_t term;
+    } * recent;
+    uint32_t recent_terms;               //  the index's term count when filled
+    struct snippet_words *snippet_words; //  a snippet's words, kept between snippets
     //  Similar papers: accumulated scores per document.
     float *accumulator;
     uint32_t *touched;
@@ -168,6 +178,7 @@ searcher_t *searcher_new (index_t *index)
     self->index = index;
     self->stemmer = sb_stemmer_new ("english", NULL);
     self->dctx = ZSTD_createDCtx ();
+    self->recent = calloc (RECENT_WORDS, sizeof *self->recent);
     return self;
 }
 
@@ -181,6 +192,8 @@ void searcher_destroy (searcher_t **self_p)
     free (self->buffer);
     free (self->verify_buffer);
     free (self->heap);
+    free (self->recent);
+    free (self->snippet_words);
     free (self->accumulator);
     free (self->touched);
     free (self);
@@ -190,6 +203,26 @@ void searcher_destroy (searcher_t **self_p)
 int searcher_paper (searcher_t *self, uint32_t doc, index_paper_t *paper)
 {
     return index_paper (self->index, doc, paper, &self->buffer, &self->buffer_size, self->dctx);
+}
+
+//  The term of a folded word, through the searcher's recent words.
+static int64_t s_term (searcher_t *self, const char *word, size_t length)
+{
+    if (length >= sizeof self->recent[0].word)
+        return index_term (self->index, word, length, self->stemmer);
+    if (self->recent_terms != self->view.term_count) {
+        memset (self->recent, 0, RECENT_WORDS * sizeof *self->recent);
+        self->recent_terms = self->view.term_count;
+    }
+    uint32_t hash = 2166136261u;
+    for (size_t i = 0; i < length; i++)
+        hash = (hash ^ (unsigned char)word[i]) * 16777619u;
+    __typeof__ (self->recent[0]) *slot = &self->recent[hash % RECENT_WORDS];
+    if (memcmp (slot->word, word, length + 1) == 0 && length)
+        return slot->term;
+    memcpy (slot->word, word, length + 1);
+    slot->term = index_term (self->index, word, length, self->stemmer);
+    return slot->term;
 }
 
 /* ==== Parsing ==== */
@@ -233,8 +266,7 @@ static bool s_unit_word (const token_t *token, void *arg)
         unit->stop_words++;
         return true;
     }
-    int64_t term =
-        index_term (unit->searcher->index, token->word, token->length, unit->searcher->stemmer);
+    int64_t term = s_term (unit->searcher, token->word, token->length);
     if (term < 0)
         unit->unknown = true;
     else if (unit->count < SEARCH_MAX_UNITS)
@@ -989,7 +1021,7 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
 
 /* ==== Snippets ==== */
 
-typedef struct {
+typedef struct snippet_words {
     searcher_t *searcher;
     size_t starts[4096], ends[4096];
     bool marked[4096];
@@ -1012,10 +1044,8 @@ static bool s_snippet_word (const token_t *token, void *arg)
     snippet_words_t *words = arg;
     if (words->count == 4096)
         return false;
-    int64_t term = index_stop_word (token->word, token->length)
-                       ? -1
-                       : index_term (words->searcher->index, token->word, token->length,
-                                     words->searcher->stemmer);
+    //  Stop words have no term.
+    int64_t term = s_term (words->searcher, token->word, token->length);
     words->starts[words->count] = token->start;
     words->ends[words->count] = token->end;
     words->marked[words->count] = term >= 0 && s_query_has_term (&words->searcher->query, term);
@@ -1052,11 +1082,15 @@ static void s_append (char *out, size_t size, size_t *used, const char *text)
 void searcher_snippet (searcher_t *self, uint32_t doc, char *out, size_t size)
 {
     out[0] = '\0';
+    index_view (self->index, &self->view);
     index_paper_t paper;
     if (size < 16 || searcher_paper (self, doc, &paper))
         return;
-    snippet_words_t *words = calloc (1, sizeof *words);
+    if (!self->snippet_words)
+        self->snippet_words = malloc (sizeof *self->snippet_words);
+    snippet_words_t *words = self->snippet_words;
     words->searcher = self;
+    words->count = 0;
     const char *text = paper.abstract;
     tokenize (text, strlen (text), s_snippet_word, words);
     //  The window of SNIPPET_WORDS words with the most marked ones.
@@ -1091,7 +1125,6 @@ void searcher_snippet (searcher_t *self, uint32_t doc, char *out, size_t size)
             s_append (out, size, &used, " \xe2\x80\xa6");
     }
     out[used] = '\0';
-    free (words);
 }
 
 /* ==== Similar papers ==== */
@@ -1106,10 +1139,7 @@ typedef struct {
 static bool s_bag_word (const token_t *token, void *arg)
 {
     bag_t *bag = arg;
-    if (index_stop_word (token->word, token->length))
-        return true;
-    int64_t term =
-        index_term (bag->searcher->index, token->word, token->length, bag->searcher->stemmer);
+    int64_t term = s_term (bag->searcher, token->word, token->length);
     if (term < 0)
         return true;
     for (size_t i = 0; i < bag->count; i++)

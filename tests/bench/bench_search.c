@@ -542,6 +542,8 @@ static void s_peer_rows (json_t *peers, size_t papers, size_t raw, measured_t *o
 int main (void)
 {
     pb_log_init ("bench", PB_LOG_WARN);
+    //  Each table row as soon as it is measured: the whole run takes a while.
+    setvbuf (stdout, NULL, _IOLBF, 0);
     const char *root = getenv ("PAPERBUS_ROOT") ?: ".";
     const char *bin = getenv ("PAPERBUS_BIN_DIR");
     const char *var_dir = getenv ("PAPERBUS_VAR_DIR");
@@ -613,8 +615,16 @@ int main (void)
                          "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n";
     measured_t *ours = calloc (1, sizeof *ours);
     s_measure_ours (&corpus, queries, query_count, 3, ours);
-    json_t *peers = s_run_peers (root, var, small, queries_path, "xapian,sqlite,pg", "small", RUNS,
-                                 QPS_PASSES);
+    fprintf (stderr, "bench_search: in-process: build %.2f s, p50 %.3f ms, p99 %.3f ms\n",
+             ours->build_s, ours->p50_ms, ours->p99_ms);
+    bus_measured_t bus = {0};
+    char files_pattern[4400];
+    snprintf (files_pattern, sizeof files_pattern, "%s/*.jsonl", daily);
+    s_measure_bus (bin, files_pattern, queries, query_count, &bus);
+    fprintf (stderr, "bench_search: through the bus: load %.2f s, p50 %.3f ms, p99 %.3f ms\n",
+             bus.load_s, bus.p50_ms, bus.p99_ms);
+    json_t *peers =
+        s_run_peers (root, var, small, queries_path, "xapian,sqlite,pg", "small", RUNS, QPS_PASSES);
     printf ("### %zu papers (%s)\n\n%s", corpus.count,
             shared ? "shared/corpus/arxiv-daily" : "the bundled sample", header);
     char overlap[32] = "n/a";
@@ -624,10 +634,6 @@ int main (void)
     s_row ("**paperbus index**", "in memory, in-process", ours->build_s, corpus.count,
            (double)ours->memory, corpus.raw_bytes, ours->p50_ms, ours->p99_ms, ours->qps[0],
            ours->qps[1], overlap);
-    bus_measured_t bus = {0};
-    char files_pattern[4400];
-    snprintf (files_pattern, sizeof files_pattern, "%s/*.jsonl", daily);
-    s_measure_bus (bin, files_pattern, queries, query_count, &bus);
     if (bus.done)
         printf ("| paperbus index through the bus | 1 worker; 2 workers for 2 clients | %.1f | "
                 "%.0f | | %.3f | %.3f | %.0f | %.0f | |\n",
