@@ -434,6 +434,14 @@ static void s_append_posting (term_t *term, uint32_t doc, uint8_t frequencies, f
         *block_bound = bound;
 }
 
+//  A bound stored as a float, rounded up so that it never falls below the
+//  score it bounds.
+static float s_bound (double factor)
+{
+    float bound = (float)factor;
+    return bound < factor ? nextafterf (bound, INFINITY) : bound;
+}
+
 //  Every term's bound again, for the current bound_length: when the
 //  average length outgrows it (rarely: it is set with room to spare).
 static void s_recompute_bounds (index_t *self)
@@ -455,7 +463,7 @@ static void s_recompute_bounds (index_t *self)
             doc += gap;
             uint8_t frequencies = *at++;
             float bound =
-                (float)index_tf_factor (frequencies, self->length[doc], self->bound_length);
+                s_bound (index_tf_factor (frequencies, self->length[doc], self->bound_length));
             if (bound > term->bound)
                 term->bound = bound;
             //  A block's first posting resets its bound.
@@ -833,7 +841,7 @@ int64_t index_put (index_t *self, const index_paper_t *given)
             norm += weight * weight;
         }
         s_append_posting (&self->terms[term], doc, tf,
-                          (float)index_tf_factor (tf, self->length[doc], self->bound_length));
+                          s_bound (index_tf_factor (tf, self->length[doc], self->bound_length)));
         self->scratch_tf[term] = 0;
     }
     self->touched_count = 0;

@@ -43,11 +43,17 @@ static void s_put_rows (index_t *index, PGresult *result)
 typedef struct {
     index_t *index;
     int64_t position;
+    bool started; //  a retry starts again on an empty index
 } load_t;
 
 static int s_load (pb_db_t *db, void *arg)
 {
     load_t *load = arg;
+    if (load->started) {
+        index_destroy (&load->index);
+        load->index = index_new ();
+    }
+    load->started = true;
     if (pb_db_script (db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         return -1;
     PGresult *result = pb_db_query (
@@ -75,15 +81,16 @@ static int s_load (pb_db_t *db, void *arg)
     return pb_db_script (db, "CLOSE papers");
 }
 
-int loader_load (pb_db_t *db, index_t *index, int64_t *position)
+int loader_load (pb_db_t *db, index_t **index, int64_t *position)
 {
-    load_t load = {index, 0};
-    //  A retried transaction puts the papers again, which replaces them.
-    if (pb_db_transaction (db, s_load, &load)) {
+    load_t load = {*index, 0, false};
+    int rc = pb_db_transaction (db, s_load, &load);
+    *index = load.index;
+    if (rc) {
         pb_error ("loading the papers failed: %s", pb_db_error (db));
         return -1;
     }
-    index_trim (index);
+    index_trim (*index);
     *position = load.position;
     return 0;
 }

@@ -14,9 +14,11 @@
 #include "index.h"
 #include "paperbus.h"
 
-//  Loads every paper into INDEX. Returns 0 with *POSITION the seq of
-//  paper.ingested the snapshot includes, or -1 (logged).
-int loader_load (pb_db_t *db, index_t *index, int64_t *position);
+//  Loads every paper into *INDEX (empty). Returns 0 with *POSITION the seq
+//  of paper.ingested the snapshot includes, or -1 (logged). A retried
+//  transaction replaces *INDEX with a new one, so nothing of a failed
+//  attempt stays.
+int loader_load (pb_db_t *db, index_t **index, int64_t *position);
 
 //  Reads papers IDS (COUNT of them) again and puts them. Returns 0, or -1
 //  when the database could not be read (nothing changed; try again).

@@ -124,12 +124,16 @@ static void s_reply_hits (service_t *self, const search_result_t *result, bool s
     reply.total = (int64_t)result->total;
     reply.total_exact = result->total_exact;
     pb_search_hit_t *hits = pb_arena_alloc (arena, (result->count + 1) * sizeof *hits);
+    uint32_t count = 0;
     for (size_t i = 0; i < result->count; i++) {
         index_paper_t paper;
-        pb_search_hit_t *hit = &hits[i];
+        pb_search_hit_t *hit = &hits[count];
         memset (hit, 0, sizeof *hit);
-        if (searcher_paper (self->searcher, result->hits[i].doc, &paper))
+        if (searcher_paper (self->searcher, result->hits[i].doc, &paper)) {
+            pb_error ("document %u could not be unpacked; left out", result->hits[i].doc);
             continue;
+        }
+        count++;
         hit->id = s_copy (arena, paper.id, strlen (paper.id));
         hit->title = s_copy (arena, paper.title, strlen (paper.title));
         char *authors = pb_arena_alloc (arena, strlen (paper.authors) + 1);
@@ -155,7 +159,7 @@ static void s_reply_hits (service_t *self, const search_result_t *result, bool s
             pb_set_present (hit, PB_search_hit_snippet);
         }
     }
-    reply.hits = (pb_list_t){hits, (uint32_t)result->count};
+    reply.hits = (pb_list_t){hits, count};
     if (result->note) {
         reply.note = pb_str (result->note);
         pb_set_present (&reply, PB_index_search_reply_note);
@@ -235,7 +239,9 @@ static int s_similar (const pb_request_t *request, pb_response_t *response, void
         size_t limit = pb_has (&query, PB_index_similar_request_limit) ? (size_t)query.limit : 10;
         search_result_t *result = malloc (sizeof *result);
         if (searcher_similar (self->searcher, id, limit, result))
-            pb_response_error (response, PB_E_NOT_FOUND, "%s", result->error);
+            pb_response_error (response,
+                               index_lookup (self->index, id) < 0 ? PB_E_NOT_FOUND : PB_E_INTERNAL,
+                               "%s", result->error);
         else {
             s_reply_hits (self, result, false, response);
             rc = 0;
@@ -313,7 +319,7 @@ int main (void)
     service.index = index_new ();
     int64_t started = zclock_mono ();
     if (!service.db || pb_migrate (service.db, pb_migrations, pb_migration_count, NULL) ||
-        loader_load (service.db, service.index, &position)) {
+        loader_load (service.db, &service.index, &position)) {
         index_destroy (&service.index);
         pb_db_destroy (&service.db);
         pb_service_finish (&config);

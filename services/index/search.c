@@ -38,10 +38,12 @@ typedef struct {
     uint8_t fields;
 } phrase_t;
 
-//  What a paper must not hold: all of TERMS, and PHRASE when it has words.
+//  What a paper must not hold: all of TERMS (in FIELDS), and PHRASE when it
+//  has words.
 typedef struct {
     uint32_t terms[MAX_GROUP];
     size_t count;
+    uint8_t fields;
     phrase_t phrase;
 } exclusion_t;
 
@@ -155,8 +157,10 @@ struct _searcher_t {
     //  The best papers so far: a min-heap on (key, score, ...).
     ranked_t *heap;
     size_t heap_count, heap_capacity;
-    size_t matched; //  papers that passed every check
-    size_t phrase_checked, phrase_passed;
+    size_t matched;                            //  papers that passed every check
+    size_t phrase_checked, phrase_passed;      //  papers whose phrases were checked, and passed
+    size_t phrase_unchecked;                   //  matches counted without the check
+    cursor_t exclusion_cursors[16][MAX_GROUP]; //  per excluded term
     //  Words met lately and their terms (-1: none), so that snippets and
     //  similar papers do not stem every word of every abstract. Cleared
     //  when the index has new terms, which may give a word one.
@@ -243,8 +247,8 @@ static void s_add_term (searcher_t *self, query_term_t *list, size_t *count, uin
         return;
     const term_t *postings = &self->view.terms[term];
     double idf = s_idf (&self->view, postings->df);
-    //  The term's bound holds for any average length up to the index's
-    //  bound_length, and a larger average only lowers a paper's factor.
+    //  The term's bound is taken at the index's bound_length, at least the
+    //  average length; a smaller average only lowers a paper's factor.
     list[(*count)++] = (query_term_t){term, fields, idf, idf * postings->bound};
 }
 
@@ -359,7 +363,7 @@ static int s_parse_unit (searcher_t *self, const char **at, const char *end,
         if (negated) {
             if (term >= 0 && query->exclusion_count < 16)
                 query->exclusions[query->exclusion_count++] =
-                    (exclusion_t){{(uint32_t)term}, 1, {.count = 0}};
+                    (exclusion_t){{(uint32_t)term}, 1, FIELDS_ANY, {.count = 0}};
         } else {
             query->category_given = true;
             if (term >= 0 && query->category_count < 16)
@@ -407,6 +411,7 @@ static int s_parse_unit (searcher_t *self, const char **at, const char *end,
         if ((unit.count || phrase) && !unit.unknown && query->exclusion_count < 16) {
             exclusion_t *exclusion = &query->exclusions[query->exclusion_count++];
             exclusion->count = 0;
+            exclusion->fields = fields;
             for (size_t i = 0; i < unit.count && i < MAX_GROUP; i++)
                 exclusion->terms[exclusion->count++] = (uint32_t)unit.terms[i];
             exclusion->phrase = quoted && unit.phrase.count > 1 ? unit.phrase : (phrase_t){0};
@@ -550,12 +555,14 @@ static bool s_has_phrase (searcher_t *self, uint32_t doc, const phrase_t *phrase
 }
 
 //  Whether a term's postings hold DOC (a fresh cursor: for rare checks).
-static bool s_term_has (searcher_t *self, uint32_t term, uint32_t doc)
+//  Whether excluded term T of exclusion E holds DOC in its fields. Its
+//  cursor only moves forward: candidates come in document order.
+static bool s_excluded_term_has (searcher_t *self, size_t e, size_t t, uint32_t doc)
 {
-    cursor_t cursor;
-    s_cursor_open (&cursor, &self->view.terms[term]);
-    s_cursor_seek (&cursor, doc);
-    return cursor.doc == doc;
+    cursor_t *cursor = &self->exclusion_cursors[e][t];
+    s_cursor_seek (cursor, doc);
+    return cursor->doc == doc &&
+           s_in_fields (cursor->frequencies, self->query.exclusions[e].fields);
 }
 
 //  The filters that need no scoring: live, dates, exclusions.
@@ -573,7 +580,7 @@ static bool s_passes_filters (searcher_t *self, uint32_t doc)
         const exclusion_t *exclusion = &query->exclusions[e];
         bool all = true;
         for (size_t t = 0; t < exclusion->count && all; t++)
-            all = s_term_has (self, exclusion->terms[t], doc);
+            all = s_excluded_term_has (self, e, t, doc);
         if (all && (exclusion->phrase.count == 0 || s_has_phrase (self, doc, &exclusion->phrase)))
             return false;
     }
@@ -658,12 +665,9 @@ static double s_threshold (const searcher_t *self)
 //  Required phrases hold: checked last, as they unpack the paper.
 static bool s_passes_phrases (searcher_t *self, uint32_t doc)
 {
-    for (size_t p = 0; p < self->query.phrase_count; p++) {
-        self->phrase_checked++;
+    for (size_t p = 0; p < self->query.phrase_count; p++)
         if (!s_has_phrase (self, doc, &self->query.phrases[p]))
             return false;
-        self->phrase_passed++;
-    }
     return true;
 }
 
@@ -701,7 +705,9 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
     size_t essential = 0; //  terms below this index are non-essential
     while (true) {
         double threshold = s_threshold (self);
-        while (essential < count && prefix[essential] <= threshold)
+        //  Only what cannot reach the heap's least is pruned: a paper
+        //  scoring exactly as much may still win the tie-break.
+        while (essential < count && prefix[essential] < threshold)
             essential++;
         if (essential == count)
             break;
@@ -729,7 +735,7 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
                 block_prefix[i] = bound + (i ? block_prefix[i - 1] : 0);
             }
         }
-        if (full && block_prefix[count - 1] <= threshold) {
+        if (full && block_prefix[count - 1] < threshold) {
             if (region_end == UINT32_MAX)
                 break;
             for (size_t i = essential; i < count; i++)
@@ -754,7 +760,7 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
             continue;
         self->matched++;
         for (size_t i = essential; i-- > 0;) {
-            if (score + (full ? block_prefix[i] : prefix[i]) <= threshold)
+            if (score + (full ? block_prefix[i] : prefix[i]) < threshold)
                 break;
             s_cursor_seek (&cursors[i], doc);
             if (cursors[i].doc == doc) {
@@ -763,15 +769,14 @@ static void s_maxscore (searcher_t *self, cursor_t *cursors, query_term_t *terms
                 *(i < 64 ? &has : &has_high) |= 1ULL << (i % 64);
             }
         }
-        if (score <= threshold)
-            continue;
         //  Summed again in term order: the same paper scores the same
         //  whichever terms were essential when it was met.
         score = 0;
         for (size_t i = 0; i < count; i++)
             if ((i < 64 ? has : has_high) >> (i % 64) & 1)
                 score += contribution[i];
-        s_push (self, doc, score);
+        if (score >= threshold)
+            s_push (self, doc, score);
     }
 }
 
@@ -810,12 +815,16 @@ static void s_evaluate (searcher_t *self, uint32_t doc, cursor_t *optional, curs
                           self->sort == SEARCH_DATE       ? self->view.date[doc]
                           : self->sort == SEARCH_TRENDING ? self->view.trend[doc]
                                                           : score};
-        if (self->heap_count == self->heap_capacity && !s_below (self, &self->heap[0], &entry))
+        if (self->heap_count == self->heap_capacity && !s_below (self, &self->heap[0], &entry)) {
+            self->phrase_unchecked++;
             return;
+        }
+        self->phrase_checked++;
         if (!s_passes_phrases (self, doc)) {
             self->matched--;
             return;
         }
+        self->phrase_passed++;
     }
     s_push (self, doc, score);
 }
@@ -890,7 +899,7 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
         return -1;
     query_t *query = &self->query;
     self->sort = sort;
-    self->matched = self->phrase_checked = self->phrase_passed = 0;
+    self->matched = self->phrase_checked = self->phrase_passed = self->phrase_unchecked = 0;
     self->heap_count = 0;
     //  At least one place: pruning compares against the heap's least.
     size_t depth = offset + limit + (query->pin_doc >= 0);
@@ -942,6 +951,10 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
         s_cursor_open (&required[i], &self->view.terms[query->required[i].term]);
     for (size_t i = 0; i < query->category_count; i++)
         s_cursor_open (&categories[i], &self->view.terms[query->categories[i]]);
+    for (size_t e = 0; e < query->exclusion_count; e++)
+        for (size_t t = 0; t < query->exclusions[e].count; t++)
+            s_cursor_open (&self->exclusion_cursors[e][t],
+                           &self->view.terms[query->exclusions[e].terms[t]]);
 
     bool filtered = query->category_given || query->exclusion_count ||
                     query->since != INDEX_NO_DATE || query->until != INDEX_NO_DATE;
@@ -965,27 +978,32 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
             self->matched = 1;
             s_push (self, doc, score);
         }
-    } else if (query->optional_count && !query->required_count && !filtered &&
-               self->sort == SEARCH_RELEVANCE) {
+    } else if (query->optional_count && !query->required_count && !query->phrase_count &&
+               !filtered && self->sort == SEARCH_RELEVANCE) {
         s_maxscore (self, optional, query->optional, query->optional_count);
         //  Pruning skipped papers: estimate the union, as if the terms
         //  occurred independently.
-        if (query->optional_count > 1) {
+        if (query->optional_count > 1 && self->view.live_count) {
             double n = self->view.live_count, none = 1;
             for (size_t i = 0; i < query->optional_count; i++)
                 none *= 1 - self->view.terms[query->optional[i].term].df / n;
-            self->matched = (size_t)llround (n * (1 - none));
+            //  Never fewer than the papers actually met.
+            size_t estimate = (size_t)llround (n * (1 - none));
+            if (estimate > self->matched)
+                self->matched = estimate;
             result->total_exact = false;
-        } else
+        } else if (query->optional_count > 1)
+            self->matched = 0;
+        else
             self->matched = self->view.terms[query->optional[0].term].df;
     } else
         s_exhaustive (self, optional, required, categories);
-    if (self->phrase_checked && self->phrase_passed < self->phrase_checked &&
-        self->matched > self->phrase_checked) {
-        //  Unchecked candidates pass phrases at the rate checked ones did.
+    if (self->phrase_unchecked) {
+        //  Unchecked matches pass phrases at the rate checked ones did.
         result->total_exact = false;
+        double rate = self->phrase_checked ? (double)self->phrase_passed / self->phrase_checked : 1;
         self->matched =
-            (size_t)llround ((double)self->matched * self->phrase_passed / self->phrase_checked);
+            self->phrase_passed + (size_t)llround ((double)self->phrase_unchecked * rate);
     }
     result->total = self->matched;
 
@@ -996,18 +1014,14 @@ int searcher_search (searcher_t *self, const char *text, size_t length, search_s
     if (pinned) {
         uint32_t pin = (uint32_t)query->pin_doc;
         double score = self->heap_count ? self->heap[0].score : 0;
-        bool listed = false;
         for (size_t i = 0; i < self->heap_count; i++)
             if (self->heap[i].doc == pin) {
                 score = self->heap[i].score;
                 memmove (&self->heap[i], &self->heap[i + 1],
                          (self->heap_count - i - 1) * sizeof *self->heap);
                 self->heap_count--;
-                listed = true;
                 break;
             }
-        if (!listed)
-            result->total++;
         if (offset == 0 && limit)
             result->hits[result->count++] = (search_hit_t){pin, score, true};
         position = 1;
@@ -1112,6 +1126,14 @@ void searcher_snippet (searcher_t *self, uint32_t doc, char *out, size_t size)
         if (best)
             s_append (out, size, &used, "\xe2\x80\xa6 ");
         for (size_t i = best; i < last; i++) {
+            //  Whole words only, with room for their escaping (at most six
+            //  bytes a byte), the marks and the ellipsis: never a cut
+            //  character nor an unclosed mark.
+            if (used + 6 * (words->ends[i] - from) + 32 >= size) {
+                last = i;
+                to = from;
+                break;
+            }
             s_escape (out, size, &used, text + from, words->starts[i] - from);
             if (words->marked[i])
                 s_append (out, size, &used, "<mark>");
@@ -1120,7 +1142,8 @@ void searcher_snippet (searcher_t *self, uint32_t doc, char *out, size_t size)
                 s_append (out, size, &used, "</mark>");
             from = words->ends[i];
         }
-        s_escape (out, size, &used, text + from, to - from);
+        if (to > from && used + 6 * (to - from) + 16 < size)
+            s_escape (out, size, &used, text + from, to - from);
         if (last < words->count)
             s_append (out, size, &used, " \xe2\x80\xa6");
     }

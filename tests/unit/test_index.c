@@ -3,6 +3,7 @@
 #include "index/index.h"
 #include "index/search.h"
 #include "index/tokenizer.h"
+#include "pb_codec.h"
 #include "pbtest.h"
 
 #include <criterion/criterion.h>
@@ -186,6 +187,71 @@ Test (search, a_page_of_zero_hits_still_counts)
     cr_assert_eq (searcher_search (s_searcher, "experts -survey", 15, SEARCH_DATE, 0, 0, result),
                   0);
     cr_assert_eq (result->total, 1);
+    free (result);
+}
+
+Test (search, tied_papers_are_ordered_alike_on_every_page_size)
+{
+    //  Same words, same length: a tie, broken by date (newer first).
+    s_put ("2501.00007", 1, "Quasar lenses", "Quasar lenses bend light.", "", "", "2020-01-01");
+    s_put ("2501.00008", 1, "Quasar lenses", "Quasar lenses bend light.", "", "", "2021-01-01");
+    cr_assert_str_eq (s_ids ("quasar", SEARCH_RELEVANCE, NULL), "2501.00008 2501.00007");
+    search_result_t *result = malloc (sizeof *result);
+    cr_assert_eq (searcher_search (s_searcher, "quasar", 6, SEARCH_RELEVANCE, 0, 1, result), 0);
+    cr_assert_eq (result->count, 1);
+    index_paper_t paper;
+    searcher_paper (s_searcher, result->hits[0].doc, &paper);
+    cr_assert_str_eq (paper.id, "2501.00008", "the first of one is the first of two");
+    cr_assert_eq (searcher_search (s_searcher, "quasar", 6, SEARCH_RELEVANCE, 1, 1, result), 0);
+    searcher_paper (s_searcher, result->hits[0].doc, &paper);
+    cr_assert_str_eq (paper.id, "2501.00007", "the second page holds the other");
+    free (result);
+}
+
+Test (search, a_phrase_of_stop_words_is_checked_in_every_order)
+{
+    //  "of the" has no terms; the words beside it drive the search.
+    char relevance[1024];
+    snprintf (relevance, sizeof relevance, "%s",
+              s_ids ("networks \"of the\"", SEARCH_RELEVANCE, NULL));
+    cr_assert_str_eq (relevance, "", "no paper here says \"of the\": %s", relevance);
+    cr_assert_str_eq (s_ids ("networks \"of the\"", SEARCH_DATE, NULL), "");
+    cr_assert_str_eq (s_ids ("mixture \"of experts\"", SEARCH_RELEVANCE, NULL), "2501.00002");
+}
+
+Test (search, a_negated_field_excludes_only_in_that_field)
+{
+    //  Shazeer is an author of 00001 and 00002; "transformer" is elsewhere.
+    cr_assert_str_eq (s_ids ("transformer -au:shazeer", SEARCH_RELEVANCE, NULL), "2501.00004");
+    s_put ("2501.00009", 1, "On Shazeer's Work", "A history of the transformer.", "Ann Author", "",
+           "");
+    //  00009 names Shazeer in its title, not among its authors: kept.
+    char *ids = s_ids ("transformer -au:shazeer", SEARCH_RELEVANCE, NULL);
+    cr_assert (strstr (ids, "2501.00009"), "%s", ids);
+    cr_assert (!strstr (s_ids ("transformer -ti:shazeer", SEARCH_RELEVANCE, NULL), "2501.00009"));
+}
+
+Test (search, snippets_of_long_words_stay_whole_and_closed)
+{
+    //  Unspaced CJK is one long word: a snippet must not cut a character
+    //  nor leave a mark open when it runs out of room.
+    char abstract[8192] = "dragon ";
+    for (int i = 0; i < 600; i++)
+        strcat (abstract, "\xe9\xbe\x8d"); //  U+9F8D
+    strcat (abstract, " dragon tail");
+    s_put ("2501.00010", 1, "Dragons", abstract, "", "", "");
+    search_result_t *result = malloc (sizeof *result);
+    cr_assert_eq (searcher_search (s_searcher, "dragon", 6, SEARCH_RELEVANCE, 0, 1, result), 0);
+    char snippet[1024];
+    searcher_snippet (s_searcher, result->hits[0].doc, snippet, sizeof snippet);
+    cr_assert (pb_utf8_valid (snippet, strlen (snippet)), "a cut character: %s", snippet);
+    size_t opened = 0, closed = 0;
+    for (const char *at = snippet; (at = strstr (at, "<mark>")); at++)
+        opened++;
+    for (const char *at = snippet; (at = strstr (at, "</mark>")); at++)
+        closed++;
+    cr_assert_eq (opened, closed, "%s", snippet);
+    cr_assert_gt (opened, 0);
     free (result);
 }
 
