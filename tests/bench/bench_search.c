@@ -146,18 +146,6 @@ typedef struct {
     char *top10[MAX_QUERIES]; //  "id id ..." per query
 } measured_t;
 
-static size_t s_resident_bytes (void)
-{
-    FILE *file = fopen ("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (file) {
-        if (fscanf (file, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose (file);
-    }
-    return (size_t)resident * (size_t)sysconf (_SC_PAGESIZE);
-}
-
 typedef struct {
     index_t *index;
     char **queries;
@@ -212,14 +200,12 @@ static void s_measure_ours (corpus_t *corpus, char **queries, size_t query_count
     index_t *index = NULL;
     for (int b = 0; b < builds; b++) {
         index_destroy (&index);
-        size_t before = s_resident_bytes ();
         int64_t start = pbbench_now_ns ();
         index = index_new ();
         for (size_t i = 0; i < corpus->count; i++)
             index_put (index, &corpus->papers[i]);
         index_trim (index);
         build[b] = (double)(pbbench_now_ns () - start) / 1e9;
-        (void)before;
     }
     out->build_s = pbbench_median (build, (size_t)builds);
     out->memory = index_memory (index);
@@ -491,9 +477,10 @@ static void s_row (const char *name, const char *semantics, double build_s, size
                    double memory, size_t raw, double p50, double p99, double qps1, double qps2,
                    const char *overlap)
 {
-    printf ("| %s | %s | %.1f | %.0f | %.1f MB (%.2f) | %.3f | %.3f | %.0f | %.0f | %s |\n", name,
-            semantics, build_s, (double)papers / build_s, memory / 1e6, memory / (double)raw, p50,
-            p99, qps1, qps2, overlap);
+    printf ("| %s | %s | %.1f | %.0f | %.1f MB, %.0f B/paper (%.2f) | %.3f | %.3f | %.0f | %.0f | "
+            "%s |\n",
+            name, semantics, build_s, (double)papers / build_s, memory / 1e6,
+            memory / (double)papers, memory / (double)raw, p50, p99, qps1, qps2, overlap);
 }
 
 static void s_peer_rows (json_t *peers, size_t papers, size_t raw, measured_t *ours, char **queries,
@@ -605,8 +592,9 @@ int main (void)
             "in-process times the search alone (ids and scores); through the bus adds the "
             "client, TCP, the bus, snippets and every hit's fields. The peers are timed from "
             "Python around the engine call (the measured call overhead is a few microseconds); "
-            "their memory column is the index size on disk. Memory in brackets is against the "
-            "raw text (titles, authors, categories, abstracts). Overlap: the mean share of "
+            "their memory column is the index size on disk. Memory: in all, per paper, and in "
+            "brackets against the raw text (titles, authors, categories, abstracts). Overlap: the "
+            "mean share of "
             "Xapian's top 10 that the engine also returned.\n\n",
             query_count, shared ? "shared/corpus/queries.txt" : "sample titles", RUNS, QPS_PASSES);
 
