@@ -4,6 +4,7 @@
 
 #include <libstemmer.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,23 +503,29 @@ static void s_touch (index_t *self, uint32_t term)
         self->touched[self->touched_count++] = term;
 }
 
+//  Counts WORD (folded, NUL-terminated) in FIELD; returns 1 when it is
+//  a word with a term (not a stop word).
+static uint32_t s_count (index_t *self, const char *word, size_t length, field_t field)
+{
+    int64_t term = s_word_term (self, word, length);
+    if (term < 0)
+        return 0;
+    uint8_t tf = self->scratch_tf[term];
+    s_touch (self, (uint32_t)term);
+    if (field == FIELD_ABSTRACT && TF_ABSTRACT (tf) < 15)
+        tf = (uint8_t)(tf + 1);
+    else if (field == FIELD_TITLE && TF_TITLE (tf) < 3)
+        tf = (uint8_t)(tf + (1 << 4));
+    else if (field == FIELD_AUTHORS && TF_AUTHORS (tf) < 3)
+        tf = (uint8_t)(tf + (1 << 6));
+    self->scratch_tf[term] = tf;
+    return 1;
+}
+
 static bool s_count_word (const token_t *token, void *arg)
 {
     counter_t *counter = arg;
-    index_t *self = counter->index;
-    int64_t term = s_word_term (self, token->word, token->length);
-    if (term < 0)
-        return true;
-    uint8_t tf = self->scratch_tf[term];
-    s_touch (self, (uint32_t)term);
-    if (counter->field == FIELD_ABSTRACT && TF_ABSTRACT (tf) < 15)
-        tf = (uint8_t)(tf + 1);
-    else if (counter->field == FIELD_TITLE && TF_TITLE (tf) < 3)
-        tf = (uint8_t)(tf + (1 << 4));
-    else if (counter->field == FIELD_AUTHORS && TF_AUTHORS (tf) < 3)
-        tf = (uint8_t)(tf + (1 << 6));
-    self->scratch_tf[term] = tf;
-    counter->words++;
+    counter->words += s_count (counter->index, token->word, token->length, counter->field);
     return true;
 }
 
@@ -528,6 +535,59 @@ static uint32_t s_count_field (index_t *self, const char *text, field_t field)
     if (text)
         tokenize (text, strlen (text), s_count_word, &counter);
     return counter.words;
+}
+
+/* ==== Papers cut ahead, for bulk loads ==== */
+
+//  A paper's words, cut and folded by a second thread while the first
+//  indexes the paper before: each word is its length byte, its bytes and
+//  a NUL; the fields come in FIELD order.
+typedef struct {
+    char *words;
+    size_t size, capacity;
+    uint32_t counts[3]; //  words per field_t
+    uint64_t title_hash;
+    bool ready;
+} prepared_t;
+
+typedef struct {
+    prepared_t *prepared;
+    field_t field;
+} preparer_t;
+
+static bool s_prepare_word (const token_t *token, void *arg)
+{
+    preparer_t *preparer = arg;
+    prepared_t *prepared = preparer->prepared;
+    if (prepared->size + token->length + 2 > prepared->capacity) {
+        prepared->capacity = (prepared->size + token->length + 2) * 2;
+        prepared->words = realloc (prepared->words, prepared->capacity);
+    }
+    prepared->words[prepared->size++] = (char)token->length;
+    memcpy (prepared->words + prepared->size, token->word, token->length + 1);
+    prepared->size += token->length + 1;
+    prepared->counts[preparer->field]++;
+    return true;
+}
+
+static uint64_t s_title_hash (const char *text, size_t length);
+
+static void s_prepare (const index_paper_t *paper, prepared_t *prepared)
+{
+    prepared->size = 0;
+    memset (prepared->counts, 0, sizeof prepared->counts);
+    prepared->ready = false;
+    if (!paper->title || !*paper->title || !paper->id)
+        return;
+    //  The same fields, in the same order, as s_put counts them.
+    const char *texts[3] = {paper->abstract, paper->title, paper->authors};
+    for (field_t field = FIELD_ABSTRACT; field <= FIELD_AUTHORS; field++) {
+        preparer_t preparer = {prepared, field};
+        if (texts[field])
+            tokenize (texts[field], strlen (texts[field]), s_prepare_word, &preparer);
+    }
+    prepared->title_hash = s_title_hash (paper->title, strlen (paper->title));
+    prepared->ready = true;
 }
 
 /* ==== Per-document arrays ==== */
@@ -795,7 +855,15 @@ static size_t s_text_bytes (const index_paper_t *paper)
            strlen (paper->categories ? paper->categories : "");
 }
 
+static int64_t s_put (index_t *self, const index_paper_t *given, const prepared_t *prepared);
+
 int64_t index_put (index_t *self, const index_paper_t *given)
+{
+    return s_put (self, given, NULL);
+}
+
+//  Adds or replaces GIVEN; PREPARED, when not NULL, holds its words.
+static int64_t s_put (index_t *self, const index_paper_t *given, const prepared_t *prepared)
 {
     index_paper_t paper = *given;
     const char **texts[] = {&paper.abstract,  &paper.authors, &paper.categories,
@@ -823,9 +891,23 @@ int64_t index_put (index_t *self, const index_paper_t *given)
 
     //  Count the words of each field, then append one posting per term.
     self->touched_count = 0;
-    uint32_t title_words = s_count_field (self, paper.title, FIELD_TITLE);
-    uint32_t abstract_words = s_count_field (self, paper.abstract, FIELD_ABSTRACT);
-    uint32_t author_words = s_count_field (self, paper.authors, FIELD_AUTHORS);
+    uint32_t title_words = 0, abstract_words = 0, author_words = 0;
+    if (prepared && prepared->ready) {
+        uint32_t *counted[3] = {&abstract_words, &title_words, &author_words};
+        const char *at = prepared->words;
+        for (field_t field = FIELD_ABSTRACT; field <= FIELD_AUTHORS; field++)
+            for (uint32_t w = 0; w < prepared->counts[field]; w++) {
+                size_t length = (unsigned char)*at++;
+                *counted[field] += s_count (self, at, length, field);
+                at += length + 1;
+            }
+    } else {
+        //  In field order, as prepared papers are: the same terms arrive in
+        //  the same order either way.
+        abstract_words = s_count_field (self, paper.abstract, FIELD_ABSTRACT);
+        title_words = s_count_field (self, paper.title, FIELD_TITLE);
+        author_words = s_count_field (self, paper.authors, FIELD_AUTHORS);
+    }
     self->length[doc] = INDEX_WEIGHT_TITLE * title_words + INDEX_WEIGHT_ABSTRACT * abstract_words +
                         INDEX_WEIGHT_AUTHORS * author_words;
     self->live_count++;
@@ -870,7 +952,9 @@ int64_t index_put (index_t *self, const index_paper_t *given)
     self->trend[doc] = (float)paper.trend;
     self->live[doc / 64] |= 1ULL << (doc % 64);
     self->raw_bytes += s_text_bytes (&paper);
-    self->title_hash[doc] = s_title_hash (paper.title, strlen (paper.title));
+    self->title_hash[doc] = prepared && prepared->ready
+                                ? prepared->title_hash
+                                : s_title_hash (paper.title, strlen (paper.title));
     if (self->title_hash[doc])
         s_title_set (self, self->title_hash[doc], (int32_t)doc);
 
@@ -886,6 +970,56 @@ int64_t index_put (index_t *self, const index_paper_t *given)
     self->blob_offset[doc] = s_store (self, self->record, used - 1, &self->blob_size[doc]);
     s_maybe_make_dictionary (self);
     return doc;
+}
+
+#define PREPARE_CHUNK 256 //  papers cut ahead at a time
+
+typedef struct {
+    const index_paper_t *papers;
+    size_t count;
+    prepared_t *prepared;
+} chunk_t;
+
+static void *s_prepare_chunk (void *arg)
+{
+    chunk_t *chunk = arg;
+    for (size_t i = 0; i < chunk->count; i++)
+        s_prepare (&chunk->papers[i], &chunk->prepared[i]);
+    return NULL;
+}
+
+size_t index_put_many (index_t *self, const index_paper_t *papers, size_t count)
+{
+    //  Two chunks: while this thread indexes one, another cuts the next.
+    prepared_t *prepared[2] = {calloc (PREPARE_CHUNK, sizeof (prepared_t)),
+                               calloc (PREPARE_CHUNK, sizeof (prepared_t))};
+    size_t put = 0, current = 0;
+    chunk_t first = {papers, count < PREPARE_CHUNK ? count : PREPARE_CHUNK, prepared[0]};
+    s_prepare_chunk (&first);
+    for (size_t start = 0; start < count; start += PREPARE_CHUNK) {
+        size_t size = count - start < PREPARE_CHUNK ? count - start : PREPARE_CHUNK;
+        size_t next = start + PREPARE_CHUNK;
+        chunk_t ahead = {papers + next, 0, prepared[1 - current]};
+        pthread_t cutter;
+        bool cutting = false;
+        if (next < count) {
+            ahead.count = count - next < PREPARE_CHUNK ? count - next : PREPARE_CHUNK;
+            cutting = pthread_create (&cutter, NULL, s_prepare_chunk, &ahead) == 0;
+        }
+        for (size_t i = 0; i < size; i++)
+            put += s_put (self, &papers[start + i], &prepared[current][i]) >= 0;
+        if (cutting)
+            pthread_join (cutter, NULL);
+        else if (next < count)
+            s_prepare_chunk (&ahead);
+        current = 1 - current;
+    }
+    for (int c = 0; c < 2; c++) {
+        for (size_t i = 0; i < PREPARE_CHUNK; i++)
+            free (prepared[c][i].words);
+        free (prepared[c]);
+    }
+    return put;
 }
 
 int index_remove (index_t *self, const char *id)

@@ -114,6 +114,11 @@ void index_destroy (index_t **self_p);
 //  number, or -1 (an empty id or title).
 int64_t index_put (index_t *self, const index_paper_t *paper);
 
+//  Puts COUNT papers, cutting each paper's words on a second thread while
+//  this one indexes the paper before: for bulk loads. Returns how many
+//  were put (index_put's -1s are left out).
+size_t index_put_many (index_t *self, const index_paper_t *papers, size_t count);
+
 //  Removes the paper ID. Returns 0, or -1 when there is none.
 int index_remove (index_t *self, const char *id);
 

@@ -19,8 +19,10 @@
 
 static void s_put_rows (index_t *index, PGresult *result)
 {
-    for (int row = 0; row < PQntuples (result); row++) {
-        index_paper_t paper = {
+    int rows = PQntuples (result);
+    index_paper_t *papers = calloc ((size_t)rows + 1, sizeof *papers);
+    for (int row = 0; row < rows; row++)
+        papers[row] = (index_paper_t){
             .id = PQgetvalue (result, row, 0),
             .version = atoi (PQgetvalue (result, row, 1)),
             .title = PQgetvalue (result, row, 2),
@@ -35,9 +37,10 @@ static void s_put_rows (index_t *index, PGresult *result)
             .journal_ref = PQgetvalue (result, row, 11),
             .trend = strtod (PQgetvalue (result, row, 12), NULL),
         };
-        if (index_put (index, &paper) < 0)
-            pb_warn ("paper %s could not be indexed (no title?)", paper.id);
-    }
+    size_t put = index_put_many (index, papers, (size_t)rows);
+    if (put < (size_t)rows)
+        pb_warn ("%zu of %d papers could not be indexed (no title?)", (size_t)rows - put, rows);
+    free (papers);
 }
 
 typedef struct {

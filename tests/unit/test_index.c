@@ -465,6 +465,70 @@ Test (index, papers_put_after_a_bulk_load_are_found)
     index_destroy (&index);
 }
 
+Test (index, a_bulk_load_on_two_threads_equals_puts_one_by_one)
+{
+    char *path = pbtest_repo_path ("deploy/sample/arxiv-daily/2026-05-22.jsonl");
+    size_t size;
+    char *data = pbtest_read_file (path, &size);
+    index_paper_t papers[2000];
+    char *texts[2000][3];
+    size_t count = 0;
+    for (char *line = strtok (data, "\n"); line && count < 2000; line = strtok (NULL, "\n")) {
+        const char *keys[3] = {"\"id\": \"", "\"title\": \"", "\"summary\": \""};
+        for (int k = 0; k < 3; k++) {
+            const char *at = strstr (line, keys[k]);
+            texts[count][k] = calloc (1, 8192);
+            if (at)
+                sscanf (at + strlen (keys[k]), "%8191[^\"]", texts[count][k]);
+        }
+        papers[count] = (index_paper_t){.id = texts[count][0],
+                                        .title = texts[count][1],
+                                        .abstract = texts[count][2],
+                                        .published = "2026-05-22 00:00:00+00"};
+        count++;
+    }
+    //  Over several chunks of the bulk path: the papers put twice over.
+    index_t *one = index_new (), *bulk = index_new ();
+    for (int round = 0; round < 2; round++) {
+        for (size_t i = 0; i < count; i++)
+            index_put (one, &papers[i]);
+        cr_assert_eq (index_put_many (bulk, papers, count), count);
+    }
+    cr_assert_eq (index_size (one), index_size (bulk));
+    cr_assert_eq (index_memory (one), index_memory (bulk));
+    searcher_t *a = searcher_new (one), *b = searcher_new (bulk);
+    search_result_t *x = malloc (sizeof *x), *y = malloc (sizeof *y);
+    const char *queries[] = {"language models", "\"reinforcement learning\"", "robot -survey"};
+    for (size_t q = 0; q < 3; q++) {
+        cr_assert_eq (
+            searcher_search (a, queries[q], strlen (queries[q]), SEARCH_RELEVANCE, 0, 10, x), 0);
+        cr_assert_eq (
+            searcher_search (b, queries[q], strlen (queries[q]), SEARCH_RELEVANCE, 0, 10, y), 0);
+        cr_assert_gt (x->count, 0);
+        cr_assert_eq (x->count, y->count);
+        cr_assert_eq (x->total, y->total);
+        for (size_t i = 0; i < x->count; i++) {
+            cr_assert_eq (x->hits[i].doc, y->hits[i].doc, "%s: hit %zu", queries[q], i);
+            cr_assert_eq (x->hits[i].score, y->hits[i].score);
+        }
+    }
+    cr_assert_eq (searcher_similar (a, papers[0].id, 10, x), 0);
+    cr_assert_eq (searcher_similar (b, papers[0].id, 10, y), 0);
+    for (size_t i = 0; i < x->count; i++)
+        cr_assert_eq (x->hits[i].score, y->hits[i].score);
+    free (x);
+    free (y);
+    searcher_destroy (&a);
+    searcher_destroy (&b);
+    index_destroy (&one);
+    index_destroy (&bulk);
+    for (size_t i = 0; i < count; i++)
+        for (int k = 0; k < 3; k++)
+            free (texts[i][k]);
+    free (data);
+    free (path);
+}
+
 Test (index, pruned_ranking_equals_exhaustive_ranking)
 {
     //  MaxScore skips papers; forcing every candidate to be visited (a
