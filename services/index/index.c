@@ -1044,15 +1044,6 @@ int64_t index_lookup (index_t *self, const char *id)
     return entry >= 0 ? self->ids.entries[entry].value : -1;
 }
 
-int index_set_trend (index_t *self, const char *id, double trend)
-{
-    int64_t doc = index_lookup (self, id);
-    if (doc < 0)
-        return -1;
-    self->trend[doc] = (float)trend;
-    return 0;
-}
-
 const char *index_doc_id (index_t *self, uint32_t doc, size_t *length)
 {
     uint32_t entry = self->id_entry[doc];

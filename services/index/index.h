@@ -122,9 +122,6 @@ size_t index_put_many (index_t *self, const index_paper_t *papers, size_t count)
 //  Removes the paper ID. Returns 0, or -1 when there is none.
 int index_remove (index_t *self, const char *id);
 
-//  Sets the trending score of paper ID. Returns 0, or -1 when there is none.
-int index_set_trend (index_t *self, const char *id, double trend);
-
 //  The live document of paper ID, or -1.
 int64_t index_lookup (index_t *self, const char *id);
 
