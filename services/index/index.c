@@ -776,16 +776,18 @@ static void s_maybe_make_dictionary (index_t *self)
     memcpy (old_size, self->blob_size, self->doc_count * sizeof *old_size);
     self->blob = NULL;
     self->blob_size_used = self->blob_capacity = 0;
-    char *packed = NULL;
-    size_t packed_capacity = 0;
+    //  One buffer, as large as the largest paper.
+    size_t packed_capacity = 1;
+    for (uint32_t doc = 0; doc < self->doc_count; doc++) {
+        size_t size = (size_t)ZSTD_getFrameContentSize (old_blob + old_offset[doc], old_size[doc]);
+        if (size + 1 > packed_capacity)
+            packed_capacity = size + 1;
+    }
+    char *packed = malloc (packed_capacity);
     for (uint32_t doc = 0; doc < self->doc_count; doc++) {
         const char *frame = old_blob + old_offset[doc];
-        size_t size = (size_t)ZSTD_getFrameContentSize (frame, old_size[doc]);
-        if (size + 1 > packed_capacity) {
-            packed_capacity = size + 4096;
-            packed = realloc (packed, packed_capacity);
-        }
-        size = ZSTD_decompressDCtx (self->dctx, packed, packed_capacity, frame, old_size[doc]);
+        size_t size =
+            ZSTD_decompressDCtx (self->dctx, packed, packed_capacity, frame, old_size[doc]);
         self->blob_offset[doc] = s_store (self, packed, size, &self->blob_size[doc]);
     }
     free (packed);
@@ -1107,7 +1109,9 @@ size_t index_memory (index_t *self)
 //  Shrinks ARRAY (of COUNT items of SIZE bytes) to exactly COUNT.
 static void *s_shrink (void *array, size_t count, size_t size)
 {
+    //  A failed shrink leaves the larger array, still valid.
     void *smaller = realloc (array, count ? count * size : 1);
+    // cppcheck-suppress memleak
     return smaller ? smaller : array;
 }
 

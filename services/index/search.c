@@ -1212,7 +1212,7 @@ int searcher_similar (searcher_t *self, const char *id, size_t limit, search_res
     tokenize (paper.abstract, strlen (paper.abstract), s_bag_word, bag);
     //  The query vector (SMART ltc): log frequency times idf, the strongest
     //  terms only; papers are weighted lnc (log frequency, cosine norm).
-    weighted_t weighted[1024];
+    weighted_t weighted[1024] = {{0, 0}};
     for (size_t i = 0; i < bag->count; i++)
         weighted[i] = (weighted_t){bag->terms[i],
                                    (1 + log (bag->frequencies[i])) *

@@ -90,7 +90,7 @@ Test (paper, text_normalised_a_word_at_a_time_follows_the_byte_rule)
     const char alphabet[] = "ab  \n\t\x01\x7f\xc3\xa9Z.";
     unsigned seed = 12345;
     for (int round = 0; round < 200000; round++) {
-        char text[48];
+        char text[48] = "";
         seed = seed * 1103515245 + 12345;
         size_t length = (seed >> 16) % sizeof text;
         for (size_t i = 0; i < length; i++) {
