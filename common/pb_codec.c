@@ -71,6 +71,16 @@ void *pb_arena_alloc (pb_arena_t *self, size_t size)
     return memory;
 }
 
+pb_str_t pb_arena_str (pb_arena_t *self, const char *text, size_t length)
+{
+    char *copy = pb_arena_alloc (self, length + 1);
+    if (!copy)
+        return (pb_str_t){"", 0};
+    memcpy (copy, text, length);
+    copy[length] = '\0';
+    return (pb_str_t){copy, (uint32_t)length};
+}
+
 void pb_arena_reset (pb_arena_t *self)
 {
     arena_block_t *block = self->head;

@@ -104,6 +104,10 @@ void pb_arena_destroy (pb_arena_t **self_p);
 //  NULL when out of memory.
 void *pb_arena_alloc (pb_arena_t *self, size_t size);
 
+//  A NUL-terminated copy of LENGTH bytes of TEXT in SELF, as a pb_str_t
+//  (to fill a message to encode from text that will not outlive it).
+pb_str_t pb_arena_str (pb_arena_t *self, const char *text, size_t length);
+
 //  Forgets every allocation but keeps the first block for reuse.
 void pb_arena_reset (pb_arena_t *self);
 

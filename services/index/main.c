@@ -107,14 +107,6 @@ static pb_str_list_t s_list (pb_arena_t *arena, const char *text)
     return (pb_str_list_t){items, used};
 }
 
-static pb_str_t s_copy (pb_arena_t *arena, const char *text, size_t length)
-{
-    char *copy = pb_arena_alloc (arena, length + 1);
-    memcpy (copy, text, length);
-    copy[length] = '\0';
-    return (pb_str_t){copy, (uint32_t)length};
-}
-
 //  The hits of RESULT as a reply, with snippets when asked.
 static void s_reply_hits (service_t *self, const search_result_t *result, bool snippets,
                           pb_response_t *response)
@@ -134,17 +126,15 @@ static void s_reply_hits (service_t *self, const search_result_t *result, bool s
             continue;
         }
         count++;
-        hit->id = s_copy (arena, paper.id, strlen (paper.id));
-        hit->title = s_copy (arena, paper.title, strlen (paper.title));
-        char *authors = pb_arena_alloc (arena, strlen (paper.authors) + 1);
-        strcpy (authors, paper.authors);
-        hit->authors = s_list (arena, authors);
-        char *categories = pb_arena_alloc (arena, strlen (paper.categories) + 1);
-        strcpy (categories, paper.categories);
-        hit->categories = s_list (arena, categories);
+        hit->id = pb_arena_str (arena, paper.id, strlen (paper.id));
+        hit->title = pb_arena_str (arena, paper.title, strlen (paper.title));
+        hit->authors =
+            s_list (arena, pb_arena_str (arena, paper.authors, strlen (paper.authors)).ptr);
+        hit->categories =
+            s_list (arena, pb_arena_str (arena, paper.categories, strlen (paper.categories)).ptr);
         const char *day = *paper.published ? paper.published : paper.listed;
         if (strlen (day) >= 10) {
-            hit->published = s_copy (arena, day, 10);
+            hit->published = pb_arena_str (arena, day, 10);
             pb_set_present (hit, PB_search_hit_published);
         }
         hit->score = result->hits[i].score;
@@ -155,7 +145,7 @@ static void s_reply_hits (service_t *self, const search_result_t *result, bool s
         if (snippets) {
             char snippet[4096];
             searcher_snippet (self->searcher, result->hits[i].doc, snippet, sizeof snippet);
-            hit->snippet = s_copy (arena, snippet, strlen (snippet));
+            hit->snippet = pb_arena_str (arena, snippet, strlen (snippet));
             pb_set_present (hit, PB_search_hit_snippet);
         }
     }
@@ -256,7 +246,7 @@ static void s_optional (pb_arena_t *arena, pb_indexed_paper_t *message, int fiel
                         const char *text)
 {
     if (*text) {
-        *slot = s_copy (arena, text, strlen (text));
+        *slot = pb_arena_str (arena, text, strlen (text));
         pb_set_present (message, field);
     }
 }
@@ -290,13 +280,14 @@ static int s_get (const pb_request_t *request, pb_response_t *response, void *ar
         }
         pb_indexed_paper_t *out = &papers[reply.papers.count++];
         memset (out, 0, sizeof *out);
-        out->id = s_copy (arena, paper.id, strlen (paper.id));
+        out->id = pb_arena_str (arena, paper.id, strlen (paper.id));
         out->version = paper.version;
-        out->title = s_copy (arena, paper.title, strlen (paper.title));
-        out->abstract = s_copy (arena, paper.abstract, strlen (paper.abstract));
-        out->authors = s_list (arena, s_copy (arena, paper.authors, strlen (paper.authors)).ptr);
+        out->title = pb_arena_str (arena, paper.title, strlen (paper.title));
+        out->abstract = pb_arena_str (arena, paper.abstract, strlen (paper.abstract));
+        out->authors =
+            s_list (arena, pb_arena_str (arena, paper.authors, strlen (paper.authors)).ptr);
         out->categories =
-            s_list (arena, s_copy (arena, paper.categories, strlen (paper.categories)).ptr);
+            s_list (arena, pb_arena_str (arena, paper.categories, strlen (paper.categories)).ptr);
         s_optional (arena, out, PB_indexed_paper_published, &out->published, paper.published);
         s_optional (arena, out, PB_indexed_paper_updated, &out->updated, paper.updated);
         s_optional (arena, out, PB_indexed_paper_listed, &out->listed, paper.listed);

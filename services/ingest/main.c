@@ -29,14 +29,6 @@ typedef struct {
 
 static const char *const s_change_names[] = {"unchanged", "inserted", "updated"};
 
-static pb_str_t s_arena_str (pb_arena_t *arena, const char *text)
-{
-    size_t length = strlen (text);
-    char *copy = pb_arena_alloc (arena, length + 1);
-    memcpy (copy, text, length + 1);
-    return (pb_str_t){copy, (uint32_t)length};
-}
-
 static int s_submit (const pb_request_t *request, pb_response_t *response, void *arg)
 {
     ingest_t *self = arg;
@@ -65,12 +57,12 @@ static int s_submit (const pb_request_t *request, pb_response_t *response, void 
         int rc = record_from_msgpack (submit.papers.items[i].ptr, submit.papers.items[i].len,
                                       &records[valid], position, reason);
         if (*position) {
-            outcome->position = s_arena_str (arena, position);
+            outcome->position = pb_arena_str (arena, position, strlen (position));
             pb_set_present (outcome, PB_ingest_outcome_position);
         }
         if (rc) {
             outcome->outcome = pb_str ("rejected");
-            outcome->reason = s_arena_str (arena, reason);
+            outcome->reason = pb_arena_str (arena, reason, strlen (reason));
             pb_set_present (outcome, PB_ingest_outcome_reason);
             record_of[i] = SIZE_MAX;
             reply.rejected++;
@@ -102,7 +94,7 @@ static int s_submit (const pb_request_t *request, pb_response_t *response, void 
             record_t *record = &records[record_of[i]];
             store_change_t change = changes[record_of[i]];
             pb_ingest_outcome_t *outcome = &outcomes[i];
-            outcome->id = s_arena_str (arena, record->id);
+            outcome->id = pb_arena_str (arena, record->id, strlen (record->id));
             outcome->version = record->version;
             outcome->outcome = pb_str (s_change_names[change]);
             pb_set_present (outcome, PB_ingest_outcome_id);

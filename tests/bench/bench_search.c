@@ -146,8 +146,11 @@ typedef struct {
     char *top10[MAX_QUERIES]; //  "id id ..." per query
 } measured_t;
 
+//  One thread's share of a queries/s run: the query list from START, in
+//  process against INDEX, or through the bus with CONFIG.
 typedef struct {
     index_t *index;
+    pb_config_t *config;
     char **queries;
     size_t query_count;
     size_t start;
@@ -169,22 +172,8 @@ static void *s_qps_thread (void *arg)
     return NULL;
 }
 
-static double s_qps (index_t *index, char **queries, size_t count, int threads)
-{
-    qps_job_t jobs[2];
-    pthread_t ids[2];
-    int64_t start = pbbench_now_ns ();
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = (qps_job_t){index, queries, count, (size_t)t * count / 2, 0};
-        pthread_create (&ids[t], NULL, s_qps_thread, &jobs[t]);
-    }
-    size_t done = 0;
-    for (int t = 0; t < threads; t++) {
-        pthread_join (ids[t], NULL);
-        done += jobs[t].done;
-    }
-    return (double)done / ((double)(pbbench_now_ns () - start) / 1e9);
-}
+static double s_qps (index_t *index, pb_config_t *config, char **queries, size_t count,
+                     int threads);
 
 static void s_percentiles (double *latencies, size_t count, double *p50, double *p99)
 {
@@ -235,8 +224,8 @@ static void s_measure_ours (corpus_t *corpus, char **queries, size_t query_count
     }
     out->p50_ms = pbbench_median (p50, RUNS);
     out->p99_ms = pbbench_median (p99, RUNS);
-    out->qps[0] = s_qps (index, queries, query_count, 1);
-    out->qps[1] = s_qps (index, queries, query_count, 2);
+    out->qps[0] = s_qps (index, NULL, queries, query_count, 1);
+    out->qps[1] = s_qps (index, NULL, queries, query_count, 2);
     free (latencies);
     free (result);
     searcher_destroy (&searcher);
@@ -293,17 +282,9 @@ static double s_wait_ready (pb_config_t *config, int64_t since)
     return seconds;
 }
 
-typedef struct {
-    pb_config_t *config;
-    char **queries;
-    size_t query_count;
-    size_t start;
-    size_t done;
-} bus_job_t;
-
 static void *s_bus_thread (void *arg)
 {
-    bus_job_t *job = arg;
+    qps_job_t *job = arg;
     pb_client_t *client = pb_client_new (job->config);
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
@@ -320,14 +301,16 @@ static void *s_bus_thread (void *arg)
     return NULL;
 }
 
-static double s_bus_qps (pb_config_t *config, char **queries, size_t count, int threads)
+//  Queries/s of THREADS threads, each asking the whole list QPS_PASSES times:
+//  in process when INDEX is given, else through the bus with CONFIG.
+static double s_qps (index_t *index, pb_config_t *config, char **queries, size_t count, int threads)
 {
-    bus_job_t jobs[2];
+    qps_job_t jobs[2];
     pthread_t ids[2];
     int64_t start = pbbench_now_ns ();
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (bus_job_t){config, queries, count, (size_t)t * count / 2, 0};
-        pthread_create (&ids[t], NULL, s_bus_thread, &jobs[t]);
+        jobs[t] = (qps_job_t){index, config, queries, count, (size_t)t * count / 2, 0};
+        pthread_create (&ids[t], NULL, index ? s_qps_thread : s_bus_thread, &jobs[t]);
     }
     size_t done = 0;
     for (int t = 0; t < threads; t++) {
@@ -404,13 +387,13 @@ static void s_measure_bus (const char *bin, const char *files_pattern, char **qu
     }
     out->p50_ms = pbbench_median (p50, RUNS);
     out->p99_ms = pbbench_median (p99, RUNS);
-    out->qps[0] = s_bus_qps (config, queries, query_count, 1);
+    out->qps[0] = s_qps (NULL, config, queries, query_count, 1);
     workers[1] = s_spawn (index_program, index_argv);
     zclock_sleep (200);
     s_wait_ready (config, pbbench_now_ns ());
     //  Both workers registered: the second answers once loaded.
     zclock_sleep ((int)(out->load_s * 1000) + 500);
-    out->qps[1] = s_bus_qps (config, queries, query_count, 2);
+    out->qps[1] = s_qps (NULL, config, queries, query_count, 2);
     out->done = true;
     free (latencies);
     msgpack_sbuffer_destroy (&body);
