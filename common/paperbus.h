@@ -9,6 +9,7 @@
       pb_db        PostgreSQL: reconnect, parameters, retried transactions
       pb_migrate   deploy/migrations applied once each
       pb_eventlog  the event log: append in commit order, read after a cursor
+      pb_clock     the wall-clock time, which tests can set
 */
 #ifndef PAPERBUS_H
 #define PAPERBUS_H
@@ -26,5 +27,6 @@
 #include "pb_client.h"
 #include "pb_worker.h"
 #include "pb_pubsub.h"
+#include "pb_clock.h"
 
 #endif

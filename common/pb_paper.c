@@ -336,3 +336,14 @@ void pb_paper_stable_id (const char *doi, const char *title, const char *first_a
     hash = s_fnv1a (hash ^ 0x1f, first_author ? first_author : "");
     snprintf (id, PB_PAPER_ID_MAX + 1, "t:%016llx", (unsigned long long)hash);
 }
+
+void pb_paper_id_from (const char *given, size_t length, char id[PB_PAPER_ID_MAX + 1])
+{
+    int version;
+    if (length <= PB_PAPER_ID_MAX && pb_arxiv_id_parse (given, length, id, &version) == 0)
+        return;
+    if (length > PB_PAPER_ID_MAX)
+        length = PB_PAPER_ID_MAX;
+    memcpy (id, given, length);
+    id[length] = '\0';
+}

@@ -50,6 +50,7 @@ typedef struct {
     pb_subscriber_fn *handler;          //  where events go
     void *arg;                          //  handler's argument
     bool stalled;                       //  the handler refused an event
+    bool unlogged;                      //  listened to: every event as it comes
 } follow_t;
 
 struct _pb_subscriber_t {
@@ -161,6 +162,15 @@ int pb_subscriber_follow (pb_subscriber_t *self, const char *topic, int64_t afte
     return 0;
 }
 
+int pb_subscriber_listen (pb_subscriber_t *self, const char *topic, pb_subscriber_fn *handler,
+                          void *arg)
+{
+    if (pb_subscriber_follow (self, topic, 0, handler, arg))
+        return -1;
+    s_follow_find (self, topic)->unlogged = true;
+    return 0;
+}
+
 //  Hands EVENT to the handler if it is the next one; returns 0 if delivered.
 static int s_deliver (follow_t *follow, const pb_event_t *event)
 {
@@ -204,6 +214,30 @@ static void s_replay (pb_subscriber_t *self, follow_t *follow, int64_t until)
     }
 }
 
+//  Delivers EVENT, from the bus or from its own publisher, in order: the
+//  events before it are read from the log first, those already delivered
+//  are dropped.
+static void s_receive (pb_subscriber_t *self, const pb_event_t *event)
+{
+    const char *topic = event->topic;
+    follow_t *follow = s_follow_find (self, topic);
+    if (follow && follow->unlogged)
+        follow->handler (event, follow->arg);
+    else if (follow && event->seq > follow->position) {
+        follow->stalled = false;
+        if (event->seq > follow->position + 1) {
+            s_replay (self, follow, event->seq - 1);
+            if (!self->db && follow->position < event->seq - 1) {
+                //  Without the log a gap cannot be filled: say so, go on.
+                pb_warn ("%s: events %lld..%lld missed and no event log to read them from", topic,
+                         (long long)follow->position + 1, (long long)event->seq - 1);
+                follow->position = event->seq - 1;
+            }
+        }
+        s_deliver (follow, event);
+    }
+}
+
 static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
 {
     (void)loop;
@@ -217,27 +251,17 @@ static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
     char topic[PB_EVENT_TOPIC_MAX + 1];
     pb_event_t event = {.topic = topic};
     if (pb_bus_event_parse (zframe_data (frame), zframe_size (frame), topic, &event.seq,
-                            &event.payload, &event.size)) {
+                            &event.payload, &event.size))
         pb_warn ("dropped a malformed event");
-        zframe_destroy (&frame);
-        return 0;
-    }
-    follow_t *follow = s_follow_find (self, topic);
-    if (follow && event.seq > follow->position) {
-        follow->stalled = false;
-        if (event.seq > follow->position + 1) {
-            s_replay (self, follow, event.seq - 1);
-            if (!self->db && follow->position < event.seq - 1) {
-                //  Without the log a gap cannot be filled: say so, go on.
-                pb_warn ("%s: events %lld..%lld missed and no event log to read them from", topic,
-                         (long long)follow->position + 1, (long long)event.seq - 1);
-                follow->position = event.seq - 1;
-            }
-        }
-        s_deliver (follow, &event);
-    }
+    else
+        s_receive (self, &event);
     zframe_destroy (&frame);
     return 0;
+}
+
+void pb_subscriber_offer (pb_subscriber_t *self, const pb_event_t *event)
+{
+    s_receive (self, event);
 }
 
 void pb_subscriber_catch_up (pb_subscriber_t *self)
@@ -247,6 +271,8 @@ void pb_subscriber_catch_up (pb_subscriber_t *self)
     self->last_catch_up = zclock_mono ();
     for (follow_t *follow = zlistx_first (self->follows); follow;
          follow = zlistx_next (self->follows)) {
+        if (follow->unlogged)
+            continue;
         int64_t head = pb_eventlog_head (self->db, follow->topic);
         follow->stalled = false;
         if (head > follow->position)

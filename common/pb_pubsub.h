@@ -52,6 +52,16 @@ void pb_subscriber_destroy (pb_subscriber_t **self_p);
 int pb_subscriber_follow (pb_subscriber_t *self, const char *topic, int64_t after,
                           pb_subscriber_fn *handler, void *arg);
 
+//  Listens to TOPIC, whose events are not in the log (seq 0, published by
+//  anyone): each one that arrives goes to HANDLER, once, with no replay.
+int pb_subscriber_listen (pb_subscriber_t *self, const char *topic, pb_subscriber_fn *handler,
+                          void *arg);
+
+//  Hands EVENT, which this process has just committed and published, to
+//  its topic's handler now, as if it had come back from the bus (in order,
+//  once): so a worker sees its own writes in its own state at once.
+void pb_subscriber_offer (pb_subscriber_t *self, const pb_event_t *event);
+
 //  Adds the subscriber's socket and timer to LOOP (a worker's, or its own).
 //  LOOP must outlive the subscriber.
 void pb_subscriber_attach (pb_subscriber_t *self, zloop_t *loop);

@@ -10,12 +10,22 @@
 #include <string.h>
 
 #define DRAIN_LIMIT_MS 5000 //  longest a stopping worker waits for the bus's goodbye
+#define BURST_MAX      256  //  requests read before the loop polls again
 
 typedef struct {
     char *operation;        //  "search"
-    pb_handler_fn *handler; //  what serves it
+    pb_handler_fn *handler; //  what serves it one at a time, or
+    pb_batch_fn *batch;     //  what serves it in batches
     void *arg;              //  handler's argument
 } route_t;
+
+//  A request held for its route's batch: the ticket and the body.
+typedef struct {
+    route_t *route;
+    zmq_msg_t ticket;
+    zmq_msg_t body;
+    char method[PB_BUS_METHOD_MAX + 1];
+} parked_t;
 
 struct _pb_worker_t {
     pb_config_t *config;          //  settings (not owned)
@@ -29,6 +39,8 @@ struct _pb_worker_t {
     bool draining;                //  stopping: waiting for the bus's goodbye
     bool left;                    //  the bus acknowledged our DISCONNECT
     msgpack_sbuffer reply_buffer; //  where replies are packed, reused across requests
+    parked_t *parked;             //  requests waiting for their batch
+    size_t parked_count;
 };
 
 static void s_send_command (pb_worker_t *self, pb_bus_command_t command, zmsg_t **rest_p)
@@ -61,8 +73,79 @@ static route_t *s_route (pb_worker_t *self, const char *operation)
     return NULL;
 }
 
-//  Serves one REQUEST (parts: PBW1, REQUEST, ticket, method, body) and sends
-//  the REPLY: PBW1, REPLY, ticket, status, body.
+//  Sends the reply to TICKET: PBW1, REPLY, ticket, status, body. TICKET is
+//  consumed.
+static void s_send_reply (pb_worker_t *self, zmq_msg_t *ticket, const pb_response_t *response)
+{
+    void *socket = zsock_resolve (self->socket);
+    uint8_t command = PB_BUS_REPLY;
+    char status[16];
+    size_t status_length = pb_bus_status_text (response->status, status);
+    zmq_send (socket, PB_BUS_WORKER_HEADER, 4, ZMQ_SNDMORE);
+    zmq_send (socket, &command, 1, ZMQ_SNDMORE);
+    if (zmq_msg_send (ticket, socket, ZMQ_SNDMORE) < 0) {
+        //  Left empty, so that the caller's close later is harmless.
+        zmq_msg_close (ticket);
+        zmq_msg_init (ticket);
+    }
+    zmq_send (socket, status, status_length, ZMQ_SNDMORE);
+    zmq_send (socket, response->body.data, response->body.size, 0);
+}
+
+static void s_response_init (pb_response_t *response, msgpack_sbuffer buffer)
+{
+    memset (response, 0, sizeof *response);
+    response->body = buffer;
+    msgpack_sbuffer_clear (&response->body);
+    msgpack_packer_init (&response->packer, &response->body, msgpack_sbuffer_write);
+}
+
+//  Answers every parked request, one batch per route, in arrival order.
+static void s_flush_batches (pb_worker_t *self)
+{
+    while (self->parked_count) {
+        route_t *route = self->parked[0].route;
+        pb_request_t *requests = calloc (self->parked_count, sizeof *requests);
+        pb_response_t *responses = calloc (self->parked_count, sizeof *responses);
+        size_t *taken = calloc (self->parked_count, sizeof *taken);
+        size_t count = 0;
+        for (size_t i = 0; i < self->parked_count; i++) {
+            parked_t *parked = &self->parked[i];
+            if (parked->route != route)
+                continue;
+            size_t service_length;
+            pb_bus_method_split (parked->method, strlen (parked->method), &service_length);
+            requests[count] =
+                (pb_request_t){parked->method, parked->method + service_length + 1,
+                               zmq_msg_data (&parked->body), zmq_msg_size (&parked->body)};
+            msgpack_sbuffer buffer;
+            msgpack_sbuffer_init (&buffer);
+            s_response_init (&responses[count], buffer);
+            taken[count++] = i;
+        }
+        route->batch (requests, responses, count, route->arg);
+        for (size_t r = 0; r < count; r++) {
+            parked_t *parked = &self->parked[taken[r]];
+            s_send_reply (self, &parked->ticket, &responses[r]);
+            msgpack_sbuffer_destroy (&responses[r].body);
+            zmq_msg_close (&parked->ticket);
+            zmq_msg_close (&parked->body);
+            parked->route = NULL;
+        }
+        //  Keep the other routes' requests, in order.
+        size_t kept = 0;
+        for (size_t i = 0; i < self->parked_count; i++)
+            if (self->parked[i].route)
+                self->parked[kept++] = self->parked[i];
+        self->parked_count = kept;
+        free (requests);
+        free (responses);
+        free (taken);
+    }
+}
+
+//  Serves one REQUEST (parts: PBW1, REQUEST, ticket, method, body): answers
+//  it, or holds it for its route's batch.
 static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
 {
     size_t method_length = count == 5 ? zmq_msg_size (&parts[3]) : 0;
@@ -74,37 +157,33 @@ static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
     memcpy (method, zmq_msg_data (&parts[3]), method_length);
     method[method_length] = '\0';
     size_t service_length;
-
     //  The reply buffer is the worker's, reused: no allocation per request.
-    pb_response_t response = {0};
-    response.body = self->reply_buffer;
-    msgpack_sbuffer_clear (&response.body);
-    msgpack_packer_init (&response.packer, &response.body, msgpack_sbuffer_write);
+    pb_response_t response;
+    s_response_init (&response, self->reply_buffer);
     route_t *route = NULL;
     if (!pb_bus_method_split (method, method_length, &service_length))
         pb_response_error (&response, PB_E_INVALID, "'%s' is not a method", method);
     else if (!(route = s_route (self, method + service_length + 1)))
         pb_response_error (&response, PB_E_UNKNOWN_COMMAND, "%s has no operation '%s'",
                            self->service, method + service_length + 1);
-    else {
+    else if (route->batch) {
+        if (self->parked_count == BURST_MAX)
+            s_flush_batches (self);
+        parked_t *parked = &self->parked[self->parked_count++];
+        parked->route = route;
+        memcpy (parked->method, method, method_length + 1);
+        zmq_msg_init (&parked->ticket);
+        zmq_msg_init (&parked->body);
+        zmq_msg_move (&parked->ticket, &parts[2]);
+        zmq_msg_move (&parked->body, &parts[4]);
+        return;
+    } else {
         pb_request_t request = {method, method + service_length + 1, zmq_msg_data (&parts[4]),
                                 zmq_msg_size (&parts[4])};
         if (route->handler (&request, &response, route->arg) != 0 && response.status == PB_OK)
             pb_response_error (&response, PB_E_INTERNAL, "%s failed", method);
     }
-    void *socket = zsock_resolve (self->socket);
-    uint8_t command = PB_BUS_REPLY;
-    char status[16];
-    size_t status_length = pb_bus_status_text (response.status, status);
-    zmq_send (socket, PB_BUS_WORKER_HEADER, 4, ZMQ_SNDMORE);
-    zmq_send (socket, &command, 1, ZMQ_SNDMORE);
-    if (zmq_msg_send (&parts[2], socket, ZMQ_SNDMORE) < 0) {
-        //  Left empty, so that the caller's close later is harmless.
-        zmq_msg_close (&parts[2]);
-        zmq_msg_init (&parts[2]);
-    }
-    zmq_send (socket, status, status_length, ZMQ_SNDMORE);
-    zmq_send (socket, response.body.data, response.body.size, 0);
+    s_send_reply (self, &parts[2], &response);
     self->reply_buffer = response.body;
 }
 
@@ -205,10 +284,12 @@ static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
     //  A timer may have replaced the socket in this same loop iteration.
     if (socket != self->socket)
         return 0;
-    //  Serve every request already queued before polling again.
-    for (int burst = 0; burst < 256 && socket == self->socket; burst++)
+    //  Serve every request already queued before polling again; those of
+    //  batched operations are answered together at the end.
+    for (int burst = 0; burst < BURST_MAX && socket == self->socket; burst++)
         if (s_handle_one (self) <= 0)
             break;
+    s_flush_batches (self);
     return 0;
 }
 
@@ -240,6 +321,7 @@ pb_worker_t *pb_worker_new (pb_config_t *config, const char *service)
     self->credit = (int)pb_config_int (config, PB_CONF_WORKER_CREDIT);
     self->heartbeat_ms = pb_config_int (config, PB_CONF_HEARTBEAT_MS);
     msgpack_sbuffer_init (&self->reply_buffer);
+    self->parked = calloc (BURST_MAX, sizeof *self->parked);
     return self;
 }
 
@@ -257,6 +339,11 @@ void pb_worker_destroy (pb_worker_t **self_p)
     zloop_destroy (&self->loop);
     zsock_destroy (&self->socket);
     msgpack_sbuffer_destroy (&self->reply_buffer);
+    for (size_t i = 0; i < self->parked_count; i++) {
+        zmq_msg_close (&self->parked[i].ticket);
+        zmq_msg_close (&self->parked[i].body);
+    }
+    free (self->parked);
     free (self->service);
     free (self);
     *self_p = NULL;
@@ -267,6 +354,16 @@ void pb_worker_handle (pb_worker_t *self, const char *operation, pb_handler_fn *
     route_t *route = calloc (1, sizeof *route);
     route->operation = strdup (operation);
     route->handler = handler;
+    route->arg = arg;
+    zlistx_add_end (self->routes, route);
+}
+
+void pb_worker_handle_batch (pb_worker_t *self, const char *operation, pb_batch_fn *handler,
+                             void *arg)
+{
+    route_t *route = calloc (1, sizeof *route);
+    route->operation = strdup (operation);
+    route->batch = handler;
     route->arg = arg;
     zlistx_add_end (self->routes, route);
 }
@@ -297,6 +394,7 @@ static void s_drain (pb_worker_t *self)
             continue;
         while (s_handle_one (self) > 0)
             ;
+        s_flush_batches (self);
     }
 }
 

@@ -52,6 +52,18 @@ void pb_worker_destroy (pb_worker_t **self_p);
 //  Routes OPERATION ("search" for "index.search") to HANDLER with ARG.
 void pb_worker_handle (pb_worker_t *self, const char *operation, pb_handler_fn *handler, void *arg);
 
+//  A batch handler: answers COUNT requests of one operation at once,
+//  RESPONSES[i] for REQUESTS[i] (each response as a handler fills it).
+typedef void (pb_batch_fn) (const pb_request_t *requests, pb_response_t *responses, size_t count,
+                            void *arg);
+
+//  Routes OPERATION to HANDLER in batches: every request for it that is
+//  already waiting when the worker looks (up to the credit) is answered in
+//  one call, for work that is cheaper together, such as one commit for
+//  many votes. Raise the credit so that batches can grow.
+void pb_worker_handle_batch (pb_worker_t *self, const char *operation, pb_batch_fn *handler,
+                             void *arg);
+
 //  Overrides PAPERBUS_WORKER_CREDIT for this worker (call before run).
 void pb_worker_set_credit (pb_worker_t *self, int credit);
 

@@ -202,17 +202,6 @@ done:
     return rc;
 }
 
-//  "2501.01234v2" and "arXiv:2501.01234" name paper "2501.01234".
-static void s_paper_id (pb_str_t given, char *id)
-{
-    int version;
-    if (given.len > PB_PAPER_ID_MAX || pb_arxiv_id_parse (given.ptr, given.len, id, &version)) {
-        size_t length = given.len > PB_PAPER_ID_MAX ? PB_PAPER_ID_MAX : given.len;
-        memcpy (id, given.ptr, length);
-        id[length] = '\0';
-    }
-}
-
 static int s_similar (const pb_request_t *request, pb_response_t *response, void *arg)
 {
     service_t *self = arg;
@@ -225,7 +214,7 @@ static int s_similar (const pb_request_t *request, pb_response_t *response, void
         pb_response_error (response, error.code, "%s", error.message);
     else {
         char id[PB_PAPER_ID_MAX + 1];
-        s_paper_id (query.id, id);
+        pb_paper_id_from (query.id.ptr, query.id.len, id);
         size_t limit = pb_has (&query, PB_index_similar_request_limit) ? (size_t)query.limit : 10;
         search_result_t *result = malloc (sizeof *result);
         if (searcher_similar (self->searcher, id, limit, result))
@@ -271,7 +260,7 @@ static int s_get (const pb_request_t *request, pb_response_t *response, void *ar
     reply.missing.items = missing;
     for (uint32_t i = 0; i < count; i++) {
         char id[PB_PAPER_ID_MAX + 1];
-        s_paper_id (query.ids.items[i], id);
+        pb_paper_id_from (query.ids.items[i].ptr, query.ids.items[i].len, id);
         int64_t doc = index_lookup (self->index, id);
         index_paper_t paper;
         if (doc < 0 || searcher_paper (self->searcher, (uint32_t)doc, &paper)) {

@@ -276,7 +276,7 @@ static void s_harvest_page (harvester_t *self, const claim_t *claim)
         if (store_batch (self->db, source, page.records, page.count, changes, &events, &event_count,
                          s_advance, &advance) == 0) {
             for (size_t e = 0; e < event_count; e++)
-                pb_publisher_send (self->publisher, "paper.ingested", events[e].seq,
+                pb_publisher_send (self->publisher, events[e].topic, events[e].seq,
                                    events[e].body.data, events[e].body.size);
             pb_info ("harvest %s: page stored (%zu papers, %zu changed), %s", claim->source,
                      page.count, event_count, advance.state);

@@ -86,7 +86,7 @@ static int s_submit (const pb_request_t *request, pb_response_t *response, void 
         //  Committed: now tell the bus. A lost publication is found in the
         //  event log by the subscribers.
         for (size_t e = 0; e < event_count; e++)
-            pb_publisher_send (self->publisher, "paper.ingested", events[e].seq,
+            pb_publisher_send (self->publisher, events[e].topic, events[e].seq,
                                events[e].body.data, events[e].body.size);
         for (size_t i = 0; i < count; i++) {
             if (record_of[i] == SIZE_MAX)

@@ -67,13 +67,11 @@ static const char *const UPSERT_SQL =
     "  source = CASE WHEN excluded.version > p.version THEN excluded.source ELSE p.source END"
     " RETURNING p.id, p.version, (xmax = 0) AS inserted";
 
+//  Hugging Face upvotes are a signal for rank (0006_votes.sql): what rose
+//  past its peak is returned, for a signal.recorded event.
 static const char *const SIGNAL_SQL =
-    "INSERT INTO paper_signal AS s (paper_id, source, value)"
-    " SELECT DISTINCT ON (t.id) t.id, 'hf', t.value"
-    " FROM unnest ($1::text[], $2::int8[]) WITH ORDINALITY AS t (id, value, ordinal)"
-    " ORDER BY t.id, t.ordinal DESC"
-    " ON CONFLICT (paper_id, source) DO UPDATE SET value = excluded.value, observed_at = now ()"
-    " WHERE s.value <> excluded.value";
+    "SELECT paper_id, value, gain, round (extract (epoch FROM now ()) * 1000)::int8"
+    " FROM signal_observe ($1::text[], 'hf', $2::int8[]::float8[], now ()) WHERE gain > 0";
 
 typedef struct {
     const char *source;      //  where the batch came from
@@ -220,6 +218,7 @@ static size_t s_winner (batch_t *batch, const folded_t *folded, size_t papers, c
 
 static void s_event_body (store_event_t *event, const char *id, int64_t version, bool inserted)
 {
+    event->topic = "paper.ingested";
     msgpack_sbuffer_init (&event->body);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &event->body, msgpack_sbuffer_write);
@@ -228,6 +227,51 @@ static void s_event_body (store_event_t *event, const char *id, int64_t version,
     body.version = version;
     body.change = pb_str (inserted ? "inserted" : "updated");
     pb_encode (&pb_paper_ingested_schema, &body, &packer);
+}
+
+//  Records the batch's upvotes, and a signal.recorded event for each rise,
+//  after the batch's paper.ingested events.
+static int s_signals (pb_db_t *db, batch_t *batch, pb_db_array_t *ids, pb_db_array_t *values)
+{
+    pb_db_params_t params = {0};
+    pb_db_params_array (&params, ids);
+    pb_db_params_array (&params, values);
+    PGresult *result = pb_db_query (db, SIGNAL_SQL, &params);
+    if (!result)
+        return -1;
+    size_t rows = (size_t)PQntuples (result), first = batch->event_count;
+    if (!rows) {
+        PQclear (result);
+        return 0;
+    }
+    batch->events = realloc (batch->events, (first + rows + 1) * sizeof *batch->events);
+    const void **payloads = calloc (rows, sizeof *payloads);
+    size_t *sizes = calloc (rows, sizeof *sizes);
+    for (size_t row = 0; row < rows; row++) {
+        store_event_t *event = &batch->events[first + row];
+        event->topic = "signal.recorded";
+        msgpack_sbuffer_init (&event->body);
+        msgpack_packer packer;
+        msgpack_packer_init (&packer, &event->body, msgpack_sbuffer_write);
+        pb_signal_recorded_t body = {.paper = pb_str (PQgetvalue (result, (int)row, 0)),
+                                     .source = pb_str ("hf"),
+                                     .value = strtod (PQgetvalue (result, (int)row, 1), NULL),
+                                     .gain = strtod (PQgetvalue (result, (int)row, 2), NULL),
+                                     .at = strtoll (PQgetvalue (result, (int)row, 3), NULL, 10)};
+        pb_encode (&pb_signal_recorded_schema, &body, &packer);
+        payloads[row] = event->body.data;
+        sizes[row] = event->body.size;
+    }
+    batch->event_count = first + rows;
+    PQclear (result);
+    int64_t last_seq = pb_eventlog_append_many (db, "signal.recorded", rows, payloads, sizes);
+    free (payloads);
+    free (sizes);
+    if (last_seq < 0)
+        return -1;
+    for (size_t row = 0; row < rows; row++)
+        batch->events[first + row].seq = last_seq - (int64_t)rows + 1 + (int64_t)row;
+    return 0;
 }
 
 static int s_store (pb_db_t *db, void *arg)
@@ -302,13 +346,8 @@ static int s_store (pb_db_t *db, void *arg)
         goto done;
     for (int row = 0; row < rows; row++)
         batch->events[row].seq = last_seq - rows + 1 + row;
-    if (pb_db_array_count (signal_ids)) {
-        pb_db_params_t signal_params = {0};
-        pb_db_params_array (&signal_params, signal_ids);
-        pb_db_params_array (&signal_params, signal_values);
-        if (pb_db_run (db, SIGNAL_SQL, &signal_params) < 0)
-            goto done;
-    }
+    if (pb_db_array_count (signal_ids) && s_signals (db, batch, signal_ids, signal_values))
+        goto done;
     if (batch->extra && batch->extra (db, batch->extra_arg))
         goto done;
     rc = 0;

@@ -10,14 +10,15 @@ typedef enum { STORE_UNCHANGED, STORE_INSERTED, STORE_UPDATED } store_change_t;
 //  Stores COUNT records from SOURCE in one transaction: new papers are
 //  inserted, newer versions (or same versions with more data) replace what
 //  is stored, anything else changes nothing. Each change appends its
-//  paper.ingested event in the same transaction; HF upvotes go to
-//  paper_signal; EXTRA, when given, runs last in the same transaction.
-//  CHANGES[i] receives each record's fate; EVENTS receives the
-//  events to publish after commit (as msgpack bodies with their seqs).
-//  Returns 0 once committed, -1 after logging why not.
+//  paper.ingested event in the same transaction; HF upvotes are recorded
+//  as signals (signal_observe), with signal.recorded events when they rose; EXTRA, when given, runs
+//  last in the same transaction. CHANGES[i] receives each record's fate; EVENTS receives the events
+//  to publish after commit (as msgpack bodies with their seqs). Returns 0 once committed, -1 after
+//  logging why not.
 typedef struct {
-    int64_t seq;          //  the event's seq in paper.ingested
-    msgpack_sbuffer body; //  its paper_ingested body
+    const char *topic;    //  paper.ingested, or signal.recorded for upvotes that rose
+    int64_t seq;          //  the event's seq in its topic
+    msgpack_sbuffer body; //  its body
 } store_event_t;
 
 //  More work for the same transaction (a harvest moving its cursor): return
