@@ -49,6 +49,11 @@ static void s_usage (FILE *out)
              "                        since: until: id:)\n"
              "  similar ID [--limit N] [--json]\n"
              "                        papers like paper ID\n"
+             "  vote ID --user U [--json], unvote ID --user U [--json]\n"
+             "                        cast (or withdraw) U's upvote for paper ID\n"
+             "  trending [--window day|week|month|trending] [--date YYYY-MM-DD] [--limit N]\n"
+             "           [--offset N] [--user U] [--json]\n"
+             "                        the top papers of a day, week or month, or trending now\n"
              "  events                list the event log's topics and their last seq\n"
              "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
              "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n"
@@ -247,6 +252,231 @@ static int s_search_command (pb_config_t *config, int argc, char **argv, bool si
                              (size_t)offset);
     msgpack_sbuffer_destroy (&body);
     return rc;
+}
+
+/* ==== vote, unvote, trending ==== */
+
+static int s_vote_command (pb_config_t *config, int argc, char **argv, bool up)
+{
+    const char *paper = NULL, *user = NULL;
+    bool as_json = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--json") == 0)
+            as_json = true;
+        else if (strcmp (argv[i], "--user") == 0 && i + 1 < argc)
+            user = argv[++i];
+        else if (!paper && argv[i][0] != '-')
+            paper = argv[i];
+        else {
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if (!paper || !user) {
+        fprintf (stderr, "usage: paperctl %s ID --user U [--json]\n", argv[0]);
+        return 2;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &body, msgpack_sbuffer_write);
+    pb_vote_request_t request = {.paper = pb_str (paper), .user = pb_str (user)};
+    pb_encode (&pb_vote_request_schema, &request, &packer);
+    pb_reply_t reply = {0};
+    int rc = 1;
+    if (s_call (config, up ? "rank.vote" : "rank.unvote", body.data, body.size, &reply) == 0) {
+        pb_arena_t *arena = pb_arena_new ();
+        pb_vote_reply_t vote;
+        pb_codec_error_t error;
+        if (as_json) {
+            s_print_body (config, zframe_data (reply.body), zframe_size (reply.body));
+            rc = 0;
+        } else if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
+                              zframe_size (reply.body), &pb_vote_reply_schema, &vote, arena,
+                              &error))
+            fprintf (stderr, "paperctl: a malformed reply: %s\n", error.message);
+        else {
+            printf ("%.*s: %lld upvote%s (%s)\n", (int)vote.paper.len, vote.paper.ptr,
+                    (long long)vote.upvotes, vote.upvotes == 1 ? "" : "s",
+                    up ? (vote.changed ? "vote counted" : "already counted")
+                       : (vote.changed ? "vote withdrawn" : "there was no vote"));
+            rc = 0;
+        }
+        pb_arena_destroy (&arena);
+    }
+    pb_reply_reset (&reply);
+    msgpack_sbuffer_destroy (&body);
+    return rc;
+}
+
+//  Calls METHOD with the JSON TEXT; returns the reply as JSON, or NULL.
+static json_t *s_call_json (pb_config_t *config, const char *method, json_t *request)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, &body, msgpack_sbuffer_write);
+    pb_json_to_msgpack (request, &packer);
+    pb_reply_t reply = {0};
+    json_t *json = NULL;
+    if (s_call (config, method, body.data, body.size, &reply) == 0) {
+        char error[256];
+        json = pb_json_from_msgpack (zframe_data (reply.body), zframe_size (reply.body),
+                                     (size_t)pb_config_int (config, PB_CONF_MAX_FRAME), error,
+                                     sizeof error);
+        if (!json)
+            fprintf (stderr, "paperctl: %s: a malformed reply: %s\n", method, error);
+    }
+    pb_reply_reset (&reply);
+    msgpack_sbuffer_destroy (&body);
+    return json;
+}
+
+//  A ranked paper as a search hit (PAPER, from index.get, may be NULL)
+//  with its upvotes.
+static json_t *s_ranked_hit (json_t *ranked, json_t *paper)
+{
+    json_t *hit = json_object ();
+    json_object_set (hit, "id", json_object_get (ranked, "id"));
+    if (paper) {
+        json_object_set (hit, "title", json_object_get (paper, "title"));
+        json_object_set (hit, "authors", json_object_get (paper, "authors"));
+        json_object_set (hit, "categories", json_object_get (paper, "categories"));
+        const char *day = json_string_value (json_object_get (paper, "published"));
+        if (!day)
+            day = json_string_value (json_object_get (paper, "listed"));
+        if (day)
+            json_object_set_new (hit, "published", json_stringn (day, strnlen (day, 10)));
+    }
+    json_object_set (hit, "score", json_object_get (ranked, "score"));
+    json_object_set (hit, "upvotes", json_object_get (ranked, "upvotes"));
+    if (json_object_get (ranked, "voted"))
+        json_object_set (hit, "voted", json_object_get (ranked, "voted"));
+    return hit;
+}
+
+static void s_print_ranked (json_t *hits, size_t offset)
+{
+    size_t i;
+    json_t *hit;
+    json_array_foreach (hits, i, hit)
+    {
+        const char *title = json_string_value (json_object_get (hit, "title"));
+        printf ("%3zu. %s  %s  (%lld upvote%s, score %.3f%s)\n", offset + i + 1,
+                json_string_value (json_object_get (hit, "id")), title ? title : "(not indexed)",
+                (long long)json_integer_value (json_object_get (hit, "upvotes")),
+                json_integer_value (json_object_get (hit, "upvotes")) == 1 ? "" : "s",
+                json_number_value (json_object_get (hit, "score")),
+                json_is_true (json_object_get (hit, "voted")) ? ", voted" : "");
+        json_t *authors = json_object_get (hit, "authors");
+        if (json_array_size (authors)) {
+            printf ("    ");
+            for (size_t a = 0; a < json_array_size (authors) && a < 5; a++)
+                printf ("%s%s", a ? ", " : "", json_string_value (json_array_get (authors, a)));
+            if (json_array_size (authors) > 5)
+                printf (" and %zu more", json_array_size (authors) - 5);
+            const char *day = json_string_value (json_object_get (hit, "published"));
+            if (day)
+                printf (" \xc2\xb7 %s", day);
+            printf ("\n");
+        }
+    }
+}
+
+static int s_trending_command (pb_config_t *config, int argc, char **argv)
+{
+    json_t *request = json_pack ("{s:s}", "window", "trending");
+    bool as_json = false;
+    long offset = 0;
+    for (int i = 1; i < argc; i++) {
+        long number;
+        if (strcmp (argv[i], "--json") == 0)
+            as_json = true;
+        else if (strcmp (argv[i], "--window") == 0 && i + 1 < argc)
+            json_object_set_new (request, "window", json_string (argv[++i]));
+        else if (strcmp (argv[i], "--date") == 0 && i + 1 < argc)
+            json_object_set_new (request, "date", json_string (argv[++i]));
+        else if (strcmp (argv[i], "--user") == 0 && i + 1 < argc)
+            json_object_set_new (request, "user", json_string (argv[++i]));
+        else if (strcmp (argv[i], "--limit") == 0 && i + 1 < argc) {
+            if ((number = s_number_option ("--limit", argv[++i], 100)) < 0)
+                goto usage;
+            json_object_set_new (request, "limit", json_integer (number ? number : 1));
+        } else if (strcmp (argv[i], "--offset") == 0 && i + 1 < argc) {
+            if ((offset = s_number_option ("--offset", argv[++i], 999)) < 0)
+                goto usage;
+            json_object_set_new (request, "offset", json_integer (offset));
+        } else {
+            s_usage (stderr);
+            goto usage;
+        }
+    }
+    json_t *top = s_call_json (config, "rank.top", request);
+    json_decref (request);
+    if (!top)
+        return 1;
+    //  Titles and authors come from the index, in one call for the page.
+    json_t *ranked = json_object_get (top, "papers");
+    json_t *ids = json_array ();
+    size_t i;
+    json_t *paper;
+    json_array_foreach (ranked, i, paper) json_array_append (ids, json_object_get (paper, "id"));
+    json_t *papers = NULL;
+    if (json_array_size (ids)) {
+        json_t *get = json_pack ("{s:o}", "ids", ids);
+        papers = s_call_json (config, "index.get", get);
+        json_decref (get);
+        if (!papers) {
+            json_decref (top);
+            return 1;
+        }
+    } else
+        json_decref (ids);
+    json_t *hits = json_array ();
+    json_array_foreach (ranked, i, paper)
+    {
+        json_t *found = NULL, *candidate;
+        size_t j;
+        json_array_foreach (json_object_get (papers, "papers"), j,
+                            candidate) if (json_equal (json_object_get (candidate, "id"),
+                                                       json_object_get (paper, "id"))) found =
+            candidate;
+        json_array_append_new (hits, s_ranked_hit (paper, found));
+    }
+    json_t *out = json_object ();
+    json_object_set (out, "window", json_object_get (top, "window"));
+    if (json_object_get (top, "first_day")) {
+        json_object_set (out, "first_day", json_object_get (top, "first_day"));
+        json_object_set (out, "last_day", json_object_get (top, "last_day"));
+    }
+    json_object_set (out, "total", json_object_get (top, "total"));
+    json_object_set (out, "hits", hits);
+    if (as_json) {
+        char *text = json_dumps (out, JSON_COMPACT);
+        printf ("%s\n", text);
+        free (text);
+    } else {
+        const char *first = json_string_value (json_object_get (top, "first_day"));
+        const char *last = json_string_value (json_object_get (top, "last_day"));
+        if (first && strcmp (first, last))
+            printf ("%s to %s: %lld papers\n", first, last,
+                    (long long)json_integer_value (json_object_get (top, "total")));
+        else if (first)
+            printf ("%s: %lld papers\n", first,
+                    (long long)json_integer_value (json_object_get (top, "total")));
+        else
+            printf ("trending: %lld papers\n",
+                    (long long)json_integer_value (json_object_get (top, "total")));
+        s_print_ranked (hits, (size_t)offset);
+    }
+    json_decref (hits);
+    json_decref (out);
+    json_decref (papers);
+    json_decref (top);
+    return 0;
+usage:
+    json_decref (request);
+    return 2;
 }
 
 /* ==== status ==== */
@@ -1041,6 +1271,10 @@ int main (int argc, char **argv)
         rc = s_search_command (config, argc - 1, argv + 1, false);
     else if (strcmp (command, "similar") == 0)
         rc = s_search_command (config, argc - 1, argv + 1, true);
+    else if (strcmp (command, "vote") == 0 || strcmp (command, "unvote") == 0)
+        rc = s_vote_command (config, argc - 1, argv + 1, strcmp (command, "vote") == 0);
+    else if (strcmp (command, "trending") == 0)
+        rc = s_trending_command (config, argc - 1, argv + 1);
     else if (strcmp (command, "migrate") == 0)
         rc = s_migrate (config);
     else if (strcmp (command, "config") == 0) {
