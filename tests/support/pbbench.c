@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 int64_t pbbench_now_ns (void)
 {
@@ -25,6 +27,27 @@ double pbbench_median (double *values, size_t count)
 {
     qsort (values, count, sizeof *values, s_compare_doubles);
     return count % 2 ? values[count / 2] : (values[count / 2 - 1] + values[count / 2]) / 2;
+}
+
+int pbbench_spawn (const char *program, char *const argv[], char *const environment[])
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        for (char *const *assignment = environment; assignment && *assignment; assignment++)
+            putenv (*assignment);
+        int null = open ("/dev/null", O_WRONLY);
+        dup2 (null, STDOUT_FILENO);
+        execv (program, argv);
+        _exit (127);
+    }
+    return pid;
+}
+
+void pbbench_percentiles (double *latencies, size_t count, double *p50, double *p99)
+{
+    pbbench_median (latencies, count); //  sorts
+    *p50 = latencies[(count - 1) / 2];
+    *p99 = latencies[(size_t)((double)(count - 1) * 0.99 + 0.5)];
 }
 
 static char **s_string_list (json_t *array, size_t *count)

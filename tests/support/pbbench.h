@@ -14,6 +14,14 @@ int64_t pbbench_now_ns (void);
 //  Sorts VALUES (COUNT of them) and returns the median.
 double pbbench_median (double *values, size_t count);
 
+//  Starts PROGRAM with ARGV, the assignments ENVIRONMENT ("NAME=value",
+//  NULL-terminated) added to this process's, and stdout to /dev/null.
+//  Returns the pid.
+int pbbench_spawn (const char *program, char *const argv[], char *const environment[]);
+
+//  Sorts LATENCIES (COUNT of them) and sets the median and 99th percentile.
+void pbbench_percentiles (double *latencies, size_t count, double *p50, double *p99);
+
 //  A paper as read from the JSON Lines corpus; strings are owned.
 typedef struct {
     char *id;
