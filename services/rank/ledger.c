@@ -414,11 +414,10 @@ int ledger_list_papers (pb_db_t *db, standings_t *standings, const char *const *
 }
 
 //  What a vote or gain at column TIME adds to a heat: 2^((t - epoch) / H),
-//  with the epoch and H set for the transaction (set_config below).
+//  with the epoch in $1 and H in $2 (milliseconds).
 #define HEAT_OF(time)                                                                              \
-    "power (2::float8, greatest ((extract (epoch FROM " time ")::float8 * 1000"                    \
-    " - current_setting ('paperbus.epoch_ms')::float8)"                                            \
-    " / current_setting ('paperbus.half_life_ms')::float8, -1000))"
+    "power (2::float8, greatest ((date_part ('epoch', " time ") * 1000 - $1::float8)"              \
+    " / $2::float8, -1000))"
 
 typedef struct {
     standings_t **standings;
@@ -442,55 +441,49 @@ static int s_load (pb_db_t *db, void *arg)
         standings = *load->standings = standings_new (half_life, epoch);
     }
     load->started = true;
+    standings_load_begin (standings);
     if (pb_db_script (db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         return -1;
-    pb_db_params_t params = {0};
-    pb_db_params_int (&params, standings_epoch (standings));
-    pb_db_params_int (&params, standings_half_life (standings));
     PGresult *result = pb_db_query (
         db,
-        "SELECT set_config ('paperbus.epoch_ms', $1::text, true),"
-        " set_config ('paperbus.half_life_ms', $2::text, true),"
-        " coalesce ((SELECT last_seq FROM event_topic WHERE topic = 'paper.ingested'), 0),"
+        "SELECT coalesce ((SELECT last_seq FROM event_topic WHERE topic = 'paper.ingested'), 0),"
         " coalesce ((SELECT last_seq FROM event_topic WHERE topic = 'vote.cast'), 0),"
         " coalesce ((SELECT last_seq FROM event_topic WHERE topic = 'signal.recorded'), 0)",
-        &params);
+        NULL);
     if (!result)
         return -1;
-    load->positions->papers = s_head (result, 2);
-    load->positions->votes = s_head (result, 3);
-    load->positions->signals = s_head (result, 4);
+    load->positions->papers = s_head (result, 0);
+    load->positions->votes = s_head (result, 1);
+    load->positions->signals = s_head (result, 2);
     PQclear (result);
-    if (pb_db_script (db, "DECLARE standing NO SCROLL CURSOR FOR"
-                          " SELECT p.id, " PAPER_DAY ", coalesce (v.upvotes, 0),"
-                          "  coalesce (v.heat, 0)"
-                          " FROM paper p LEFT JOIN ("
-                          "  SELECT paper_id, count(*) AS upvotes, sum (" HEAT_OF (
-                              "cast_at") ") AS heat"
-                                         "  FROM vote GROUP BY paper_id) v ON v.paper_id = p.id"))
+    //  Plain queries rather than a cursor: PostgreSQL runs them in parallel.
+    result = pb_db_query (db, "SELECT p.id, " PAPER_DAY " FROM paper p", NULL);
+    if (!result)
         return -1;
-    while (true) {
-        result = pb_db_query (db, "FETCH 5000 FROM standing", NULL);
-        if (!result)
-            return -1;
-        int rows = PQntuples (result);
-        for (int row = 0; row < rows; row++) {
-            uint32_t paper = standings_list_paper (standings, PQgetvalue (result, row, 0),
-                                                   atoi (PQgetvalue (result, row, 1)));
+    for (int row = 0; row < PQntuples (result); row++)
+        standings_list_paper (standings, PQgetvalue (result, row, 0),
+                              atoi (PQgetvalue (result, row, 1)));
+    PQclear (result);
+    pb_db_params_t heat = {0};
+    pb_db_params_int (&heat, standings_epoch (standings));
+    pb_db_params_int (&heat, standings_half_life (standings));
+    result = pb_db_query (
+        db, "SELECT paper_id, count(*), sum (" HEAT_OF ("cast_at") ") FROM vote GROUP BY paper_id",
+        &heat);
+    if (!result)
+        return -1;
+    for (int row = 0; row < PQntuples (result); row++) {
+        uint32_t paper = standings_find (standings, PQgetvalue (result, row, 0));
+        if (paper != STANDINGS_NO_PAPER)
             standings_load (standings, paper,
-                            (uint32_t)strtoul (PQgetvalue (result, row, 2), NULL, 10),
-                            strtod (PQgetvalue (result, row, 3), NULL));
-        }
-        PQclear (result);
-        if (rows < PAGE)
-            break;
+                            (uint32_t)strtoul (PQgetvalue (result, row, 1), NULL, 10),
+                            strtod (PQgetvalue (result, row, 2), NULL));
     }
-    if (pb_db_script (db, "CLOSE standing"))
-        return -1;
+    PQclear (result);
     result = pb_db_query (db,
                           "SELECT paper_id, source, sum (gain * " HEAT_OF (
                               "observed_at") ") FROM signal_gain GROUP BY paper_id, source",
-                          NULL);
+                          &heat);
     if (!result)
         return -1;
     for (int row = 0; row < PQntuples (result); row++) {
@@ -512,6 +505,6 @@ int ledger_load (pb_db_t *db, standings_t **standings, const ledger_weights_t *w
         pb_error ("rebuilding the standings failed: %s", pb_db_error (db));
         return -1;
     }
-    standings_sort (*standings);
+    standings_load_end (*standings);
     return 0;
 }

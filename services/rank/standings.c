@@ -289,9 +289,13 @@ uint32_t standings_list_paper (standings_t *self, const char *id, int32_t day)
     return paper;
 }
 
-void standings_load (standings_t *self, uint32_t paper, uint32_t upvotes, double vote_heat)
+void standings_load_begin (standings_t *self)
 {
     self->sorted = false;
+}
+
+void standings_load (standings_t *self, uint32_t paper, uint32_t upvotes, double vote_heat)
+{
     paper_t *p = &self->papers[paper];
     p->upvotes = upvotes;
     p->vote_heat = upvotes && vote_heat >= HEAT_FLUSH ? vote_heat : 0;
@@ -299,7 +303,6 @@ void standings_load (standings_t *self, uint32_t paper, uint32_t upvotes, double
 
 void standings_load_signal (standings_t *self, uint32_t paper, double signal_heat)
 {
-    self->sorted = false;
     if (signal_heat >= HEAT_FLUSH)
         self->papers[paper].signal_heat += signal_heat;
 }
@@ -320,7 +323,8 @@ static void s_gather (gathered_t *gathered, ranking_entry_t entry)
     gathered->entries[gathered->count++] = entry;
 }
 
-void standings_sort (standings_t *self)
+//  Fills every list from the papers, sorting each once.
+static void s_sort_all (standings_t *self)
 {
     for (size_t p = 0; p < self->paper_count; p++)
         for (int w = 0; w < 3; w++)
@@ -349,6 +353,11 @@ void standings_sort (standings_t *self)
     free (trending.entries);
     free (lists);
     self->sorted = true;
+}
+
+void standings_load_end (standings_t *self)
+{
+    s_sort_all (self);
 }
 
 double standings_weight (standings_t *self, int64_t t_ms)
@@ -412,7 +421,7 @@ void standings_advance (standings_t *self, int64_t now_ms)
     }
     self->epoch_ms = epoch;
     if (self->paper_count && self->sorted)
-        standings_sort (self);
+        s_sort_all (self);
 }
 
 uint32_t standings_upvotes (standings_t *self, uint32_t paper)

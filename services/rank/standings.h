@@ -83,12 +83,13 @@ size_t standings_paper_count (standings_t *self);
 //  Returns its number.
 uint32_t standings_list_paper (standings_t *self, const char *id, int32_t day);
 
-//  During a rebuild: set a paper's votes and add its weighted signal heat
-//  (relative to the epoch) without sorting; standings_sort orders every
-//  list once at the end.
+//  A rebuild: after standings_load_begin, papers are listed and given their
+//  votes and weighted signal heat (relative to the epoch) without keeping
+//  the lists in order; standings_load_end sorts every list once.
+void standings_load_begin (standings_t *self);
 void standings_load (standings_t *self, uint32_t paper, uint32_t upvotes, double vote_heat);
 void standings_load_signal (standings_t *self, uint32_t paper, double signal_heat);
-void standings_sort (standings_t *self);
+void standings_load_end (standings_t *self);
 
 //  A vote cast at CAST_AT_MS (UP), or that vote withdrawn (!UP).
 void standings_vote (standings_t *self, uint32_t paper, bool up, int64_t cast_at_ms);

@@ -332,6 +332,7 @@ Test (standings, a_rebuild_from_totals_equals_the_live_standings)
     }
     //  The rebuild sums what is stored, as the loader's SQL does.
     standings_t *rebuilt = standings_new (DAY_MS, T0);
+    standings_load_begin (rebuilt);
     for (int p = 0; p < PAPERS; p++) {
         snprintf (id, sizeof id, "2701.%05d", p);
         uint32_t paper = standings_list_paper (rebuilt, id, s_day ("2027-01-01") + p % 40);
@@ -341,7 +342,7 @@ Test (standings, a_rebuild_from_totals_equals_the_live_standings)
         standings_load (rebuilt, paper, votes_of[p], heat_of[p]);
         standings_load_signal (rebuilt, paper, signal_of[p]);
     }
-    standings_sort (rebuilt);
+    standings_load_end (rebuilt);
     int64_t now = T0 + 10 * DAY_MS;
     static const standings_window_t windows[] = {WINDOW_DAY, WINDOW_WEEK, WINDOW_MONTH,
                                                  WINDOW_TRENDING};
