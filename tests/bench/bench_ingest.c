@@ -22,20 +22,6 @@ static char *s_bus_environment[] = {
     "PAPERBUS_BUS_REQUESTS=tcp://127.0.0.1:5631", "PAPERBUS_BUS_EVENTS_IN=tcp://127.0.0.1:5632",
     "PAPERBUS_BUS_EVENTS_OUT=tcp://127.0.0.1:5633", "PAPERBUS_LOG_LEVEL=error", NULL};
 
-static pid_t s_spawn (const char *program, char *const argv[])
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        for (char **assignment = s_bus_environment; *assignment; assignment++)
-            putenv (*assignment);
-        int null = open ("/dev/null", 1);
-        dup2 (null, STDOUT_FILENO);
-        execv (program, argv);
-        _exit (127);
-    }
-    return pid;
-}
-
 static void s_append_escaped (msgpack_sbuffer *out, const char *text)
 {
     //  COPY text format: backslash, tab and newline escaped.
@@ -147,9 +133,9 @@ int main (void)
     snprintf (paperctl, sizeof paperctl, "%s/paperctl", bin);
     char *bus_argv[] = {bus_program, NULL};
     char *ingest_argv[] = {ingest_program, NULL};
-    pid_t bus = s_spawn (bus_program, bus_argv);
-    pid_t workers[2] = {s_spawn (ingest_program, ingest_argv),
-                        s_spawn (ingest_program, ingest_argv)};
+    pid_t bus = pbbench_spawn (bus_program, bus_argv, s_bus_environment);
+    pid_t workers[2] = {pbbench_spawn (ingest_program, ingest_argv, s_bus_environment),
+                        pbbench_spawn (ingest_program, ingest_argv, s_bus_environment)};
     zclock_sleep (1500);
 
     char **argv = calloc (files.gl_pathc + 3, sizeof *argv);
@@ -164,7 +150,7 @@ int main (void)
     for (int run = 0; run < RUNS; run++) {
         pb_db_script (db, "TRUNCATE paper_signal, paper, event_log, event_topic, event_cursor");
         int64_t start = pbbench_now_ns ();
-        pid_t client = s_spawn (paperctl, argv);
+        pid_t client = pbbench_spawn (paperctl, argv, s_bus_environment);
         int status;
         waitpid (client, &status, 0);
         double seconds = (double)(pbbench_now_ns () - start) / 1e9;

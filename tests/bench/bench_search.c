@@ -175,13 +175,6 @@ static void *s_qps_thread (void *arg)
 static double s_qps (index_t *index, pb_config_t *config, char **queries, size_t count,
                      int threads);
 
-static void s_percentiles (double *latencies, size_t count, double *p50, double *p99)
-{
-    pbbench_median (latencies, count); //  sorts
-    *p50 = latencies[(count - 1) / 2];
-    *p99 = latencies[(size_t)((double)(count - 1) * 0.99 + 0.5)];
-}
-
 static void s_measure_ours (corpus_t *corpus, char **queries, size_t query_count, int builds,
                             measured_t *out)
 {
@@ -220,7 +213,7 @@ static void s_measure_ours (corpus_t *corpus, char **queries, size_t query_count
             }
         }
         if (run >= 0)
-            s_percentiles (latencies, query_count, &p50[run], &p99[run]);
+            pbbench_percentiles (latencies, query_count, &p50[run], &p99[run]);
     }
     out->p50_ms = pbbench_median (p50, RUNS);
     out->p99_ms = pbbench_median (p99, RUNS);
@@ -233,20 +226,6 @@ static void s_measure_ours (corpus_t *corpus, char **queries, size_t query_count
 }
 
 /* ==== Through the bus ==== */
-
-static pid_t s_spawn (const char *program, char *const argv[])
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        for (char **assignment = s_bus_environment; *assignment; assignment++)
-            putenv (*assignment);
-        int null = open ("/dev/null", O_WRONLY);
-        dup2 (null, STDOUT_FILENO);
-        execv (program, argv);
-        _exit (127);
-    }
-    return pid;
-}
 
 static void s_search_body (const char *query, msgpack_sbuffer *body)
 {
@@ -350,8 +329,8 @@ static void s_measure_bus (const char *bin, const char *files_pattern, char **qu
     snprintf (paperctl, sizeof paperctl, "%s/paperctl", bin);
     char *bus_argv[] = {bus_program, NULL}, *ingest_argv[] = {ingest_program, NULL},
          *index_argv[] = {index_program, NULL};
-    pid_t bus = s_spawn (bus_program, bus_argv);
-    pid_t ingest = s_spawn (ingest_program, ingest_argv);
+    pid_t bus = pbbench_spawn (bus_program, bus_argv, s_bus_environment);
+    pid_t ingest = pbbench_spawn (ingest_program, ingest_argv, s_bus_environment);
     glob_t files;
     if (glob (files_pattern, 0, NULL, &files) == 0) {
         char **argv = calloc (files.gl_pathc + 3, sizeof *argv);
@@ -360,13 +339,13 @@ static void s_measure_bus (const char *bin, const char *files_pattern, char **qu
         for (size_t f = 0; f < files.gl_pathc; f++)
             argv[f + 2] = files.gl_pathv[f];
         zclock_sleep (500);
-        pid_t client = s_spawn (paperctl, argv);
+        pid_t client = pbbench_spawn (paperctl, argv, s_bus_environment);
         waitpid (client, NULL, 0);
         free (argv);
         globfree (&files);
     }
     int64_t start = pbbench_now_ns ();
-    pid_t workers[2] = {s_spawn (index_program, index_argv), 0};
+    pid_t workers[2] = {pbbench_spawn (index_program, index_argv, s_bus_environment), 0};
     out->load_s = s_wait_ready (config, start);
     pb_client_t *client = pb_client_new (config);
     msgpack_sbuffer body;
@@ -383,12 +362,12 @@ static void s_measure_bus (const char *bin, const char *files_pattern, char **qu
             pb_reply_reset (&reply);
         }
         if (run >= 0)
-            s_percentiles (latencies, query_count, &p50[run], &p99[run]);
+            pbbench_percentiles (latencies, query_count, &p50[run], &p99[run]);
     }
     out->p50_ms = pbbench_median (p50, RUNS);
     out->p99_ms = pbbench_median (p99, RUNS);
     out->qps[0] = s_qps (NULL, config, queries, query_count, 1);
-    workers[1] = s_spawn (index_program, index_argv);
+    workers[1] = pbbench_spawn (index_program, index_argv, s_bus_environment);
     zclock_sleep (200);
     s_wait_ready (config, pbbench_now_ns ());
     //  Both workers registered: the second answers once loaded.
