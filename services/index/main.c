@@ -17,74 +17,32 @@
 #include "loader.h"
 #include "paperbus.h"
 #include "pb_paper.h"
+#include "pb_paper_queue.h"
 #include "search.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define PENDING_MAX      500 //  papers named by events, read again together
-#define PENDING_FLUSH_MS 50  //  how long an event's paper may wait
+#define REREAD_MS 50 //  how long a paper named by an event may wait to be read
 
 typedef struct {
     pb_config_t *config;
     pb_db_t *db;
     index_t *index;
     searcher_t *searcher;
-    char *pending[PENDING_MAX]; //  ids whose rows are to be read again
-    size_t pending_count;
+    pb_paper_queue_t *changed; //  papers to read again
 } service_t;
 
 /* ==== Following paper.ingested ==== */
 
-//  Reads the pending papers again. Returns 0, or -1 (kept for the next try).
-static int s_flush (service_t *self)
-{
-    if (!self->pending_count)
-        return 0;
-    if (loader_refresh (self->db, self->index, (const char *const *)self->pending,
-                        self->pending_count)) {
-        pb_warn ("re-reading %zu papers failed (%s); trying again", self->pending_count,
-                 pb_db_error (self->db));
-        return -1;
-    }
-    for (size_t i = 0; i < self->pending_count; i++)
-        free (self->pending[i]);
-    self->pending_count = 0;
-    return 0;
-}
-
-static int s_on_ingested (const pb_event_t *event, void *arg)
+//  Reads papers named by paper.ingested again (pb_paper_queue).
+static int s_reread (const char *const *ids, size_t count, void *arg)
 {
     service_t *self = arg;
-    pb_arena_t *arena = pb_arena_new ();
-    pb_paper_ingested_t body;
-    pb_codec_error_t error;
-    int rc = 0;
-    if (pb_decode (event->payload, event->size, event->size, &pb_paper_ingested_schema, &body,
-                   arena, &error))
-        //  A bad event cannot become good: skip it, loudly.
-        pb_error ("paper.ingested %lld is malformed (%s); skipped", (long long)event->seq,
-                  error.message);
-    else {
-        if (self->pending_count == PENDING_MAX && s_flush (self))
-            rc = -1; //  the subscriber offers it again
-        else {
-            char *id = malloc (body.id.len + 1);
-            memcpy (id, body.id.ptr, body.id.len);
-            id[body.id.len] = '\0';
-            self->pending[self->pending_count++] = id;
-        }
-    }
-    pb_arena_destroy (&arena);
-    return rc;
-}
-
-static int s_on_flush_timer (zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
-    s_flush (arg);
-    return 0;
+    if (loader_refresh (self->db, self->index, ids, count) == 0)
+        return 0;
+    pb_warn ("re-reading %zu papers failed (%s); trying again", count, pb_db_error (self->db));
+    return -1;
 }
 
 /* ==== Replies ==== */
@@ -317,14 +275,15 @@ int main (void)
     pb_worker_handle (worker, "similar", s_similar, &service);
     pb_worker_handle (worker, "get", s_get, &service);
     pb_subscriber_t *subscriber = pb_subscriber_new (config, service.db);
-    pb_subscriber_follow (subscriber, "paper.ingested", position, s_on_ingested, &service);
+    service.changed = pb_paper_queue_new (s_reread, &service);
+    pb_subscriber_follow (subscriber, "paper.ingested", position, pb_paper_queue_on_event,
+                          service.changed);
     pb_subscriber_attach (subscriber, pb_worker_loop (worker));
-    zloop_timer (pb_worker_loop (worker), PENDING_FLUSH_MS, 0, s_on_flush_timer, &service);
+    pb_paper_queue_attach (service.changed, pb_worker_loop (worker), REREAD_MS);
     int rc = pb_worker_run (worker);
     pb_subscriber_destroy (&subscriber);
     pb_worker_destroy (&worker);
-    for (size_t i = 0; i < service.pending_count; i++)
-        free (service.pending[i]);
+    pb_paper_queue_destroy (&service.changed);
     searcher_destroy (&service.searcher);
     index_destroy (&service.index);
     pb_db_destroy (&service.db);

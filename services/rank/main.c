@@ -24,14 +24,14 @@
 #include "ledger.h"
 #include "paperbus.h"
 #include "pb_paper.h"
+#include "pb_paper_queue.h"
 #include "standings.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PENDING_MAX      500 //  papers named by paper.ingested, read together
-#define PENDING_FLUSH_MS 50  //  how long a new paper may wait to be listed
+#define LIST_MS          50 //  how long a new paper may wait to be listed
 #define PAGE_MAX         1000
 #define SIGNAL_VALUE_MAX 1e12
 
@@ -42,8 +42,7 @@ typedef struct {
     ledger_weights_t *weights;
     pb_publisher_t *publisher;
     pb_subscriber_t *subscriber;
-    char *pending[PENDING_MAX]; //  papers to list
-    size_t pending_count;
+    pb_paper_queue_t *new_papers; //  named by paper.ingested, to list
     int64_t trending_interval_ms;
     size_t trending_top;
 } rank_t;
@@ -61,29 +60,14 @@ static void s_announce (rank_t *self, const char *topic, const ledger_events_t *
     }
 }
 
-//  Lists the pending papers. Returns 0, or -1 (kept for the next try).
-static int s_flush (rank_t *self)
+//  Lists papers named by paper.ingested (pb_paper_queue).
+static int s_list_papers (const char *const *ids, size_t count, void *arg)
 {
-    if (!self->pending_count)
+    rank_t *self = arg;
+    if (ledger_list_papers (self->db, self->standings, ids, count) == 0)
         return 0;
-    if (ledger_list_papers (self->db, self->standings, (const char *const *)self->pending,
-                            self->pending_count)) {
-        pb_warn ("listing %zu new papers failed (%s); trying again", self->pending_count,
-                 pb_db_error (self->db));
-        return -1;
-    }
-    for (size_t i = 0; i < self->pending_count; i++)
-        free (self->pending[i]);
-    self->pending_count = 0;
-    return 0;
-}
-
-static int s_on_flush_timer (zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
-    s_flush (arg);
-    return 0;
+    pb_warn ("listing %zu new papers failed (%s); trying again", count, pb_db_error (self->db));
+    return -1;
 }
 
 //  Decodes EVENT into BODY, or says why it is skipped. Returns 0 if decoded.
@@ -97,22 +81,6 @@ static int s_event_body (const pb_event_t *event, const pb_schema_t *schema, voi
     pb_error ("%s %lld is malformed (%s); skipped", event->topic, (long long)event->seq,
               error.message);
     return -1;
-}
-
-static int s_on_ingested (const pb_event_t *event, void *arg)
-{
-    rank_t *self = arg;
-    pb_arena_t *arena = pb_arena_new ();
-    pb_paper_ingested_t body;
-    int rc = 0;
-    if (s_event_body (event, &pb_paper_ingested_schema, &body, arena) == 0) {
-        if (self->pending_count == PENDING_MAX && s_flush (self))
-            rc = -1; //  the subscriber offers it again
-        else
-            self->pending[self->pending_count++] = pb_str_dup (body.id);
-    }
-    pb_arena_destroy (&arena);
-    return rc;
 }
 
 //  The number of paper ID, listing it first if it is new here (its
@@ -586,15 +554,16 @@ int main (void)
     pb_worker_handle (worker, "votes", s_votes, &rank);
     pb_worker_handle (worker, "signal", s_signal, &rank);
     rank.subscriber = pb_subscriber_new (config, rank.db);
-    pb_subscriber_follow (rank.subscriber, "paper.ingested", positions.papers, s_on_ingested,
-                          &rank);
+    rank.new_papers = pb_paper_queue_new (s_list_papers, &rank);
+    pb_subscriber_follow (rank.subscriber, "paper.ingested", positions.papers,
+                          pb_paper_queue_on_event, rank.new_papers);
     pb_subscriber_follow (rank.subscriber, "vote.cast", positions.votes, s_on_vote_cast, &rank);
     pb_subscriber_follow (rank.subscriber, "signal.recorded", positions.signals,
                           s_on_signal_recorded, &rank);
     pb_subscriber_listen (rank.subscriber, "signal.observed", s_on_signal_observed, &rank);
     zloop_t *loop = pb_worker_loop (worker);
     pb_subscriber_attach (rank.subscriber, loop);
-    zloop_timer (loop, PENDING_FLUSH_MS, 0, s_on_flush_timer, &rank);
+    pb_paper_queue_attach (rank.new_papers, loop, LIST_MS);
     int64_t tick = rank.trending_interval_ms / 4;
     zloop_timer (loop,
                  (size_t)(tick < 50      ? 50
@@ -605,8 +574,7 @@ int main (void)
     pb_subscriber_destroy (&rank.subscriber);
     pb_worker_destroy (&worker);
     pb_publisher_destroy (&rank.publisher);
-    for (size_t i = 0; i < rank.pending_count; i++)
-        free (rank.pending[i]);
+    pb_paper_queue_destroy (&rank.new_papers);
     standings_destroy (&rank.standings);
     ledger_weights_destroy (&rank.weights);
     pb_db_destroy (&rank.db);
