@@ -272,13 +272,15 @@ wait_healthy() {
     die "the bus did not answer within 10 s; see $var/log/bus.log"
 }
 
-# The bundled sample papers (three days of real arXiv listings), loaded
+# The bundled sample papers (three days of real arXiv listings, and one day
+# of Hugging Face daily papers, whose upvotes make the trending list), loaded
 # through ingest like any other file; loading them again changes nothing.
 load_sample() {
     [ -x "$bin/ingest" ] || return 0
     say "loading the sample papers from deploy/sample"
     PAPERBUS_DATABASE_URL=$(database_url) PAPERBUS_LOG_LEVEL=error \
-        "$bin/paperctl" ingest "$root"/deploy/sample/arxiv-daily/*.jsonl |
+        "$bin/paperctl" ingest "$root"/deploy/sample/arxiv-daily/*.jsonl \
+        "$root"/deploy/sample/hf/*.json |
         sed 's/^/paperbus: sample: /'
 }
 
