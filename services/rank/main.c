@@ -532,7 +532,7 @@ int main (void)
     int64_t started = zclock_mono ();
     rank.standings =
         standings_new (pb_config_int (config, PB_CONF_RANK_HALF_LIFE_S) * 1000, pb_clock_now_ms ());
-    ledger_positions_t positions;
+    ledger_positions_t positions = {0};
     if (!rank.db || pb_migrate (rank.db, pb_migrations, pb_migration_count, NULL) ||
         ledger_load (rank.db, &rank.standings, rank.weights, &positions)) {
         standings_destroy (&rank.standings);

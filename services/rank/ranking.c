@@ -180,7 +180,7 @@ static int s_qsort_compare (const void *a, const void *b)
 
 void ranking_fill (ranking_t *self, const ranking_entry_t *entries, size_t count)
 {
-    ranking_entry_t *sorted = malloc ((count + 1) * sizeof *sorted);
+    ranking_entry_t *sorted = calloc (count + 1, sizeof *sorted);
     if (count)
         memcpy (sorted, entries, count * sizeof *sorted);
     s_sorting = self;
