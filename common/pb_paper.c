@@ -337,13 +337,20 @@ void pb_paper_stable_id (const char *doi, const char *title, const char *first_a
     snprintf (id, PB_PAPER_ID_MAX + 1, "t:%016llx", (unsigned long long)hash);
 }
 
-void pb_paper_id_from (const char *given, size_t length, char id[PB_PAPER_ID_MAX + 1])
+int pb_paper_id_from (const char *given, size_t length, char id[PB_PAPER_ID_MAX + 1])
 {
+    id[0] = '\0';
+    for (size_t i = 0; i < length; i++)
+        if ((unsigned char)given[i] < 0x20 || given[i] == 0x7f)
+            return -1;
     int version;
+    if (!length)
+        return -1;
     if (length <= PB_PAPER_ID_MAX && pb_arxiv_id_parse (given, length, id, &version) == 0)
-        return;
+        return 0;
     if (length > PB_PAPER_ID_MAX)
         length = PB_PAPER_ID_MAX;
     memcpy (id, given, length);
     id[length] = '\0';
+    return 0;
 }

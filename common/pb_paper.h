@@ -24,8 +24,10 @@ int pb_arxiv_id_parse (const char *text, size_t length, char id[PB_PAPER_ID_MAX 
 //  space, control characters dropped, and the ends trimmed; LaTeX is kept.
 //  The paper GIVEN names, as stored: an arXiv id loses its version and
 //  prefix ("arXiv:2501.01234v2" is "2501.01234"); any other id is kept as
-//  given, cut at PB_PAPER_ID_MAX bytes.
-void pb_paper_id_from (const char *given, size_t length, char id[PB_PAPER_ID_MAX + 1]);
+//  given, cut at PB_PAPER_ID_MAX bytes. Returns 0, or -1 with ID empty (no
+//  paper has it) when GIVEN is empty or holds a control character (a NUL
+//  would otherwise cut it short into another paper's id).
+int pb_paper_id_from (const char *given, size_t length, char id[PB_PAPER_ID_MAX + 1]);
 
 //  The caller frees the result.
 char *pb_text_normalize (const char *text, size_t length);

@@ -100,48 +100,40 @@ static void s_response_init (pb_response_t *response, msgpack_sbuffer buffer)
     msgpack_packer_init (&response->packer, &response->body, msgpack_sbuffer_write);
 }
 
-//  Answers every parked request, one batch per route, in arrival order.
+//  Answers every parked request in arrival order: each run of requests for
+//  one route is one batch, so that a pipeline of vote, unvote, vote from
+//  one client is served in that order.
 static void s_flush_batches (pb_worker_t *self)
 {
-    while (self->parked_count) {
-        route_t *route = self->parked[0].route;
-        pb_request_t *requests = calloc (self->parked_count, sizeof *requests);
-        pb_response_t *responses = calloc (self->parked_count, sizeof *responses);
-        size_t *taken = calloc (self->parked_count, sizeof *taken);
-        size_t count = 0;
-        for (size_t i = 0; i < self->parked_count; i++) {
-            parked_t *parked = &self->parked[i];
-            if (parked->route != route)
-                continue;
+    if (!self->parked_count)
+        return;
+    pb_request_t *requests = calloc (self->parked_count, sizeof *requests);
+    pb_response_t *responses = calloc (self->parked_count, sizeof *responses);
+    for (size_t first = 0, end; first < self->parked_count; first = end) {
+        route_t *route = self->parked[first].route;
+        for (end = first; end < self->parked_count && self->parked[end].route == route; end++) {
+            parked_t *parked = &self->parked[end];
             size_t service_length;
             pb_bus_method_split (parked->method, strlen (parked->method), &service_length);
-            requests[count] =
+            requests[end - first] =
                 (pb_request_t){parked->method, parked->method + service_length + 1,
                                zmq_msg_data (&parked->body), zmq_msg_size (&parked->body)};
             msgpack_sbuffer buffer;
             msgpack_sbuffer_init (&buffer);
-            s_response_init (&responses[count], buffer);
-            taken[count++] = i;
+            s_response_init (&responses[end - first], buffer);
         }
-        route->batch (requests, responses, count, route->arg);
-        for (size_t r = 0; r < count; r++) {
-            parked_t *parked = &self->parked[taken[r]];
-            s_send_reply (self, &parked->ticket, &responses[r]);
-            msgpack_sbuffer_destroy (&responses[r].body);
+        route->batch (requests, responses, end - first, route->arg);
+        for (size_t i = first; i < end; i++) {
+            parked_t *parked = &self->parked[i];
+            s_send_reply (self, &parked->ticket, &responses[i - first]);
+            msgpack_sbuffer_destroy (&responses[i - first].body);
             zmq_msg_close (&parked->ticket);
             zmq_msg_close (&parked->body);
-            parked->route = NULL;
         }
-        //  Keep the other routes' requests, in order.
-        size_t kept = 0;
-        for (size_t i = 0; i < self->parked_count; i++)
-            if (self->parked[i].route)
-                self->parked[kept++] = self->parked[i];
-        self->parked_count = kept;
-        free (requests);
-        free (responses);
-        free (taken);
     }
+    self->parked_count = 0;
+    free (requests);
+    free (responses);
 }
 
 //  Serves one REQUEST (parts: PBW1, REQUEST, ticket, method, body): answers
@@ -178,6 +170,8 @@ static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
         zmq_msg_move (&parked->body, &parts[4]);
         return;
     } else {
+        //  Requests that came before this one are answered before it.
+        s_flush_batches (self);
         pb_request_t request = {method, method + service_length + 1, zmq_msg_data (&parts[4]),
                                 zmq_msg_size (&parts[4])};
         if (route->handler (&request, &response, route->arg) != 0 && response.status == PB_OK)

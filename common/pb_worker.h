@@ -57,10 +57,11 @@ void pb_worker_handle (pb_worker_t *self, const char *operation, pb_handler_fn *
 typedef void (pb_batch_fn) (const pb_request_t *requests, pb_response_t *responses, size_t count,
                             void *arg);
 
-//  Routes OPERATION to HANDLER in batches: every request for it that is
-//  already waiting when the worker looks (up to the credit) is answered in
-//  one call, for work that is cheaper together, such as one commit for
-//  many votes. Raise the credit so that batches can grow.
+//  Routes OPERATION to HANDLER in batches: the requests for it that are
+//  already waiting when the worker looks (up to the credit) are answered in
+//  one call, for work that is cheaper together, such as one commit for many
+//  votes. Requests are still served in arrival order: a request for another
+//  operation ends the batch before it. Raise the credit so batches can grow.
 void pb_worker_handle_batch (pb_worker_t *self, const char *operation, pb_batch_fn *handler,
                              void *arg);
 

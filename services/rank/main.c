@@ -153,6 +153,11 @@ static int s_on_signal_recorded (const pb_event_t *event, void *arg)
 //  Checks a signal; writes why not into ERROR. Returns 0 when it is good.
 static int s_signal_check (const pb_signal_observed_t *signal, char *error, size_t size)
 {
+    char id[PB_PAPER_ID_MAX + 1];
+    if (pb_paper_id_from (signal->paper.ptr, signal->paper.len, id)) {
+        snprintf (error, size, "paper: control characters are not allowed");
+        return -1;
+    }
     for (uint32_t i = 0; i < signal->source.len; i++) {
         char c = signal->source.ptr[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
@@ -275,7 +280,11 @@ static void s_vote_batch (const pb_request_t *requests, pb_response_t *responses
             continue;
         }
         char *id = pb_arena_alloc (arena, PB_PAPER_ID_MAX + 1);
-        pb_paper_id_from (body.paper.ptr, body.paper.len, id);
+        if (pb_paper_id_from (body.paper.ptr, body.paper.len, id)) {
+            pb_response_error (&responses[r], PB_E_INVALID,
+                               "paper: control characters are not allowed");
+            continue;
+        }
         votes[valid] = (ledger_vote_t){
             .paper = id, .user = pb_arena_str (arena, body.user.ptr, body.user.len).ptr};
         answer_of[valid++] = r;
@@ -446,11 +455,24 @@ static int s_votes (const pb_request_t *request, pb_response_t *response, void *
     uint32_t count = query.papers.count;
     standings_hit_t *hits = pb_arena_alloc (arena, (count + 1) * sizeof *hits);
     pb_str_t *missing = pb_arena_alloc (arena, (count + 1) * sizeof *missing);
-    size_t found = 0, absent = 0;
+    char **ids = pb_arena_alloc (arena, (count + 1) * sizeof *ids);
+    const char **unlisted = pb_arena_alloc (arena, (count + 1) * sizeof *unlisted);
+    size_t found = 0, absent = 0, new_here = 0;
     for (uint32_t i = 0; i < count; i++) {
-        char id[PB_PAPER_ID_MAX + 1];
-        pb_paper_id_from (query.papers.items[i].ptr, query.papers.items[i].len, id);
-        uint32_t paper = standings_find (self->standings, id);
+        ids[i] = pb_arena_alloc (arena, PB_PAPER_ID_MAX + 1);
+        if (pb_paper_id_from (query.papers.items[i].ptr, query.papers.items[i].len, ids[i]) == 0 &&
+            standings_find (self->standings, ids[i]) == STANDINGS_NO_PAPER)
+            unlisted[new_here++] = ids[i];
+    }
+    //  Papers stored but not yet listed here (their paper.ingested is on its
+    //  way) are read now, all in one query.
+    if (new_here && ledger_list_papers (self->db, self->standings, unlisted, new_here)) {
+        pb_response_error (response, PB_E_UNAVAILABLE, "the papers could not be read: %s",
+                           pb_db_error (self->db));
+        goto done;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t paper = *ids[i] ? standings_find (self->standings, ids[i]) : STANDINGS_NO_PAPER;
         if (paper == STANDINGS_NO_PAPER)
             missing[absent++] = query.papers.items[i];
         else
