@@ -1,6 +1,7 @@
 #!/bin/bash
 # The newcomer's path, as make up / make down run it: deploy/stack.sh brings
-# up a private PostgreSQL, the bus and ingest, loads the sample papers, is
+# up a private PostgreSQL, the bus, ingest, index and rank, loads the sample
+# papers (searchable, and trending by their Hugging Face upvotes), is
 # harmless when run twice, stops everything on down; and with DATABASE_URL it
 # uses that PostgreSQL instead of starting its own.
 #
@@ -35,8 +36,8 @@ ok() { echo "ok - $*"; }
 "$stack" up >"$work/up.log" 2>&1 || { cat "$work/up.log"; fail "stack up failed"; }
 grep -q "^bus *running" "$work/up.log" || fail "the bus is not running: $(cat "$work/up.log")"
 grep -q "^ingest *running" "$work/up.log" || fail "ingest is not running"
-grep -q "sample: 807 inserted" "$work/up.log" || fail "the sample papers were not loaded: $(cat "$work/up.log")"
-ok "up: PostgreSQL, bus and ingest running, 807 sample papers loaded"
+grep -q "sample: 836 inserted" "$work/up.log" || fail "the sample papers were not loaded: $(cat "$work/up.log")"
+ok "up: PostgreSQL, bus and ingest running, 836 sample papers loaded"
 
 # The index follows the sample's events: searching it finds sample papers.
 grep -q "^index *running" "$work/up.log" || fail "index is not running: $(cat "$work/up.log")"
@@ -50,11 +51,23 @@ done
 grep -q '"hits":\[{"id"' <<<"$found" || fail "search found nothing in the sample: $found"
 ok "index: the sample papers are searchable"
 
+# Rank lists the sample: the Hugging Face papers trend by their upvotes.
+grep -q "^rank *running" "$work/up.log" || fail "rank is not running: $(cat "$work/up.log")"
+trending=
+for _ in $(seq 50); do
+    trending=$("$paperctl" trending --limit 3 --json 2>&1 || true)
+    grep -q '"hits":\[{"id":"2410\.[0-9]*","title"' <<<"$trending" && break
+    sleep 0.2
+done
+grep -q '"hits":\[{"id":"2410\.[0-9]*","title"' <<<"$trending" ||
+    fail "trending does not list the sample's Hugging Face papers: $trending"
+ok "rank: the sample's Hugging Face papers trend"
+
 url=$("$stack" env | sed 's/^PAPERBUS_DATABASE_URL=//')
 papers=$(psql "$url" -tAX -c "SELECT count(*) FROM paper")
-[ "$papers" = 807 ] || fail "want 807 papers, the database has $papers"
+[ "$papers" = 836 ] || fail "want 836 papers, the database has $papers"
 "$stack" up >"$work/up2.log" 2>&1 || fail "a second up failed: $(cat "$work/up2.log")"
-grep -q "sample: 0 inserted, 0 updated, 1036 unchanged" "$work/up2.log" ||
+grep -q "sample: 0 inserted, 0 updated, 1065 unchanged" "$work/up2.log" ||
     fail "a second up changed something: $(cat "$work/up2.log")"
 ok "a second up is harmless"
 
@@ -70,6 +83,6 @@ export DATABASE_URL=$test_database_url
 grep -q "using the PostgreSQL at DATABASE_URL" "$work/up3.log" || fail "DATABASE_URL ignored"
 [ ! -e "$work/var/pg/data/postmaster.pid" ] || fail "a private cluster was started anyway"
 loaded=$(psql "$DATABASE_URL" -tAX -c "SELECT count(*) FROM paper")
-[ "$loaded" -ge 807 ] || fail "the sample was not loaded into DATABASE_URL ($loaded papers)"
+[ "$loaded" -ge 836 ] || fail "the sample was not loaded into DATABASE_URL ($loaded papers)"
 "$stack" down >/dev/null
 ok "DATABASE_URL is used instead of a private cluster"
