@@ -153,12 +153,9 @@ static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
     pb_response_t response;
     s_response_init (&response, self->reply_buffer);
     route_t *route = NULL;
-    if (!pb_bus_method_split (method, method_length, &service_length))
-        pb_response_error (&response, PB_E_INVALID, "'%s' is not a method", method);
-    else if (!(route = s_route (self, method + service_length + 1)))
-        pb_response_error (&response, PB_E_UNKNOWN_COMMAND, "%s has no operation '%s'",
-                           self->service, method + service_length + 1);
-    else if (route->batch) {
+    if (pb_bus_method_split (method, method_length, &service_length))
+        route = s_route (self, method + service_length + 1);
+    if (route && route->batch) {
         if (self->parked_count == BURST_MAX)
             s_flush_batches (self);
         parked_t *parked = &self->parked[self->parked_count++];
@@ -169,9 +166,15 @@ static void s_serve (pb_worker_t *self, zmq_msg_t *parts, int count)
         zmq_msg_move (&parked->ticket, &parts[2]);
         zmq_msg_move (&parked->body, &parts[4]);
         return;
-    } else {
-        //  Requests that came before this one are answered before it.
-        s_flush_batches (self);
+    }
+    //  Requests that came before this one are answered before it.
+    s_flush_batches (self);
+    if (!pb_bus_method_split (method, method_length, &service_length))
+        pb_response_error (&response, PB_E_INVALID, "'%s' is not a method", method);
+    else if (!route)
+        pb_response_error (&response, PB_E_UNKNOWN_COMMAND, "%s has no operation '%s'",
+                           self->service, method + service_length + 1);
+    else {
         pb_request_t request = {method, method + service_length + 1, zmq_msg_data (&parts[4]),
                                 zmq_msg_size (&parts[4])};
         if (route->handler (&request, &response, route->arg) != 0 && response.status == PB_OK)

@@ -18,6 +18,23 @@ struct _ledger_weights_t {
     double otherwise; //  "*", for sources not named
 };
 
+//  Where SOURCE is in SELF's table, or -1.
+static int s_source_index (const ledger_weights_t *self, const char *source)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->sources[i], source) == 0)
+            return (int)i;
+    return -1;
+}
+
+//  True when SOURCE is a source name: 1..32 bytes of [a-z0-9_.-].
+static bool s_source_valid (const char *source)
+{
+    size_t length = strlen (source);
+    return length >= 1 && length <= 32 &&
+           strspn (source, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == length;
+}
+
 ledger_weights_t *ledger_weights_new (const char *text, char *error, size_t error_size)
 {
     ledger_weights_t *self = calloc (1, sizeof *self);
@@ -27,21 +44,30 @@ ledger_weights_t *ledger_weights_new (const char *text, char *error, size_t erro
         char *equals = strchr (item, '=');
         char *end = NULL;
         double weight = equals ? strtod (equals + 1, &end) : NAN;
-        if (!equals || equals == item || equals - item > 32 || end == equals + 1 || *end ||
-            !(weight >= 0 && weight <= 1000)) {
-            snprintf (error, error_size, "'%s' is not source=weight with a weight from 0 to 1000",
+        if (equals)
+            *equals = '\0';
+        bool named = equals && (strcmp (item, "*") == 0 || s_source_valid (item));
+        if (!named || end == equals + 1 || *end || !(weight >= 0 && weight <= 1000))
+            snprintf (error, error_size,
+                      "'%s' is not source=weight, a source of [a-z0-9_.-] (or *) with a weight "
+                      "from 0 to 1000",
                       item);
-            free (copy);
-            free (self);
-            return NULL;
+        else if (s_source_index (self, item) >= 0)
+            snprintf (error, error_size, "source '%s' is given twice", item);
+        else if (self->count == WEIGHTS_MAX && strcmp (item, "*") != 0)
+            snprintf (error, error_size, "more than %d sources", WEIGHTS_MAX);
+        else {
+            if (strcmp (item, "*") == 0)
+                self->otherwise = weight;
+            else {
+                snprintf (self->sources[self->count], sizeof self->sources[0], "%s", item);
+                self->weights[self->count++] = weight;
+            }
+            continue;
         }
-        *equals = '\0';
-        if (strcmp (item, "*") == 0)
-            self->otherwise = weight;
-        else if (self->count < WEIGHTS_MAX) {
-            snprintf (self->sources[self->count], sizeof self->sources[0], "%s", item);
-            self->weights[self->count++] = weight;
-        }
+        free (copy);
+        free (self);
+        return NULL;
     }
     free (copy);
     return self;
@@ -57,10 +83,8 @@ void ledger_weights_destroy (ledger_weights_t **self_p)
 
 double ledger_weight (const ledger_weights_t *self, const char *source)
 {
-    for (size_t i = 0; i < self->count; i++)
-        if (strcmp (self->sources[i], source) == 0)
-            return self->weights[i];
-    return self->otherwise;
+    int index = s_source_index (self, source);
+    return index >= 0 ? self->weights[index] : self->otherwise;
 }
 
 /* ==== Events ==== */
@@ -196,6 +220,7 @@ static int s_votes (pb_db_t *db, void *arg)
         if (!vote)
             continue; //  cannot be: the row came from the batch
         vote->changed = true;
+        vote->known = true; //  stored after the check: the paper came meanwhile
         if (!batch->up)
             vote->cast_at = strtoll (PQgetvalue (result, row, 2), NULL, 10);
         pb_vote_cast_t event = {.paper = pb_str (vote->paper),
@@ -414,10 +439,12 @@ int ledger_list_papers (pb_db_t *db, standings_t *standings, const char *const *
 }
 
 //  What a vote or gain at column TIME adds to a heat: 2^((t - epoch) / H),
-//  with the epoch in $1 and H in $2 (milliseconds).
+//  with the epoch in $1 and H in $2 (milliseconds), bounded as
+//  standings_weight bounds it.
+#define HALVINGS(time) "((date_part ('epoch', " time ") * 1000 - $1::float8) / $2::float8)"
 #define HEAT_OF(time)                                                                              \
-    "power (2::float8, greatest ((date_part ('epoch', " time ") * 1000 - $1::float8)"              \
-    " / $2::float8, -1000))"
+    "CASE WHEN " HALVINGS (time) " < -1000 THEN 0"                                                 \
+                                 " ELSE power (2::float8, least (" HALVINGS (time) ", 1000)) END"
 
 typedef struct {
     standings_t **standings;

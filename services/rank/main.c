@@ -133,7 +133,10 @@ static int s_on_signal_recorded (const pb_event_t *event, void *arg)
         char *source = pb_str_dup (body.source);
         bool failed;
         uint32_t paper = s_paper (self, id, &failed);
-        if (failed)
+        if (!(body.gain >= 0 && body.gain <= SIGNAL_VALUE_MAX))
+            pb_error ("signal.recorded %lld has a gain of %g; skipped", (long long)event->seq,
+                      body.gain);
+        else if (failed)
             rc = -1;
         else if (paper == STANDINGS_NO_PAPER)
             pb_error ("signal.recorded %lld names paper '%s', which is not stored; skipped",
@@ -203,9 +206,15 @@ static int s_on_signal_observed (const pb_event_t *event, void *arg)
     if (s_event_body (event, &pb_signal_observed_schema, &body, arena) == 0) {
         if (s_signal_check (&body, error, sizeof error))
             pb_warn ("signal.observed dropped: %s", error);
-        else if (s_record_signal (self, &body, &gain, &at) == PB_E_NOT_FOUND)
-            pb_warn ("signal.observed dropped: paper '%.*s' is not stored", (int)body.paper.len,
-                     body.paper.ptr);
+        else {
+            int rc = s_record_signal (self, &body, &gain, &at);
+            if (rc == PB_E_NOT_FOUND)
+                pb_warn ("signal.observed dropped: paper '%.*s' is not stored", (int)body.paper.len,
+                         body.paper.ptr);
+            else if (rc)
+                //  Not logged, so not replayed: its publisher sends it again.
+                pb_warn ("signal.observed dropped: %s", pb_db_error (self->db));
+        }
     }
     pb_arena_destroy (&arena);
     return 0;
@@ -299,6 +308,15 @@ static void s_vote_batch (const pb_request_t *requests, pb_response_t *responses
     }
     s_announce (self, "vote.cast", &events);
     ledger_events_free (&events);
+    //  A vote that changed nothing may have been stored a moment ago by
+    //  another worker (or by this one, in an attempt whose commit went
+    //  through as the connection dropped): read the log now, so that the
+    //  counts in the replies include it.
+    bool unchanged = false;
+    for (size_t v = 0; v < valid; v++)
+        unchanged |= votes[v].known && !votes[v].changed;
+    if (unchanged)
+        pb_subscriber_catch_up (self->subscriber);
     for (size_t v = 0; v < valid; v++) {
         pb_response_t *response = &responses[answer_of[v]];
         bool failed = false;
@@ -370,6 +388,11 @@ static int s_top (const pb_request_t *request, pb_response_t *response, void *ar
     if (pb_decode (request->body, request->size, 4096, &pb_top_request_schema, &query, arena,
                    &error)) {
         pb_response_error (response, error.code, "%s", error.message);
+        goto done;
+    }
+    const char *problem = pb_has (&query, PB_top_request_user) ? s_user_problem (query.user) : NULL;
+    if (problem) {
+        pb_response_error (response, PB_E_INVALID, "%s", problem);
         goto done;
     }
     int window = -1;
@@ -448,6 +471,12 @@ static int s_votes (const pb_request_t *request, pb_response_t *response, void *
     if (pb_decode (request->body, request->size, 1 << 20, &pb_votes_request_schema, &query, arena,
                    &error)) {
         pb_response_error (response, error.code, "%s", error.message);
+        goto done;
+    }
+    const char *problem =
+        pb_has (&query, PB_votes_request_user) ? s_user_problem (query.user) : NULL;
+    if (problem) {
+        pb_response_error (response, PB_E_INVALID, "%s", problem);
         goto done;
     }
     int64_t now = pb_clock_now_ms ();

@@ -26,6 +26,7 @@ typedef struct {
 struct _standings_t {
     int64_t half_life_ms;
     int64_t epoch_ms; //  heats are relative to it
+    bool epoch_set;   //  epoch_ms has been set (0 is an epoch too)
     paper_t *papers;  //  by paper number
     size_t paper_count;
     size_t paper_capacity;
@@ -227,10 +228,24 @@ size_t standings_paper_count (standings_t *self)
     return self->paper_count;
 }
 
+//  What the lists order a paper by: its heat rounded to 40 significant
+//  bits. Heats are float sums, and a rebuild adds in another order than a
+//  live worker (or once where the worker added and took away): the rounding
+//  keeps those last-bit differences from splitting a tie, so that workers
+//  order alike.
+static double s_key (double heat)
+{
+    if (!(heat > 0))
+        return 0;
+    int exponent;
+    double mantissa = frexp (heat, &exponent);
+    return ldexp (nearbyint (ldexp (mantissa, 40)), exponent - 40);
+}
+
 static ranking_entry_t s_entry (standings_t *self, uint32_t paper)
 {
     const paper_t *p = &self->papers[paper];
-    return (ranking_entry_t){p->vote_heat + p->signal_heat, p->upvotes, paper};
+    return (ranking_entry_t){s_key (p->vote_heat + p->signal_heat), p->upvotes, paper};
 }
 
 static const standings_window_t s_windows[] = {WINDOW_DAY, WINDOW_WEEK, WINDOW_MONTH};
@@ -362,12 +377,21 @@ void standings_load_end (standings_t *self)
 
 double standings_weight (standings_t *self, int64_t t_ms)
 {
-    double exponent = (double)(t_ms - self->epoch_ms) / (double)self->half_life_ms;
-    if (exponent < -1000)
-        exponent = -1000;
-    if (exponent > 1000)
-        exponent = 1000;
-    return exp2 (exponent);
+    //  2^(k + r / H), with k whole half-lives and r the rest: r does not
+    //  depend on the epoch (a multiple of H), so a weight against the next
+    //  epoch is this one times an exact power of two, bit for bit.
+    int64_t since = t_ms - self->epoch_ms;
+    int64_t halvings = since / self->half_life_ms;
+    int64_t rest = since % self->half_life_ms;
+    if (rest < 0) {
+        rest += self->half_life_ms;
+        halvings--;
+    }
+    if (halvings < -1000)
+        return 0;
+    if (halvings > 1000)
+        halvings = 1000;
+    return ldexp (exp2 ((double)rest / (double)self->half_life_ms), (int)halvings);
 }
 
 void standings_vote (standings_t *self, uint32_t paper, bool up, int64_t cast_at_ms)
@@ -403,9 +427,9 @@ void standings_advance (standings_t *self, int64_t now_ms)
 {
     int64_t span = self->half_life_ms * STANDINGS_EPOCH_SPAN;
     int64_t epoch = now_ms / span * span;
-    if (epoch <= self->epoch_ms && self->epoch_ms)
+    if (self->epoch_set && epoch <= self->epoch_ms)
         return;
-    if (self->paper_count) {
+    if (self->paper_count && self->epoch_set) {
         //  An exact power of two: every heat keeps its bits, the order holds.
         int64_t halvings = (epoch - self->epoch_ms) / self->half_life_ms;
         double factor = ldexp (1.0, halvings > 2048 ? -2048 : -(int)halvings);
@@ -420,6 +444,7 @@ void standings_advance (standings_t *self, int64_t now_ms)
         }
     }
     self->epoch_ms = epoch;
+    self->epoch_set = true;
     if (self->paper_count && self->sorted)
         s_sort_all (self);
 }

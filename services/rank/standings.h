@@ -19,6 +19,10 @@
     the lists are kept sorted as they do and never recomputed. A paper
     leaves the trending list when its score falls below TRENDING_FLOOR.
 
+    The lists order papers by their heat rounded to 40 significant bits, so
+    that rounding differences between float sums (a rebuild adds in another
+    order than a live worker) cannot split a tie between workers.
+
     To keep the sums in range, heats are stored relative to an epoch E
     (a multiple of EPOCH_SPAN half-lives): heat = sum of 2^((t - E) / H),
     and score = heat * 2^(-(now - E) / H). When now passes the next epoch,
@@ -97,8 +101,9 @@ void standings_vote (standings_t *self, uint32_t paper, bool up, int64_t cast_at
 //  A signal gain, already weighted, recorded at AT_MS.
 void standings_signal (standings_t *self, uint32_t paper, double weighted_gain, int64_t at_ms);
 
-//  Moves the epoch if NOW_MS has passed the next one. Every query and
-//  change calls it; a worker calls it on a timer too.
+//  Moves the epoch if NOW_MS has passed the next one. Every query calls
+//  it, and a worker calls it on a timer; changes apply against the epoch
+//  of the moment, which gives the same heats (see standings_weight).
 void standings_advance (standings_t *self, int64_t now_ms);
 
 uint32_t standings_upvotes (standings_t *self, uint32_t paper);
@@ -106,7 +111,8 @@ uint32_t standings_upvotes (standings_t *self, uint32_t paper);
 //  PAPER's trending score at NOW_MS.
 double standings_score (standings_t *self, uint32_t paper, int64_t now_ms);
 
-//  The 2^((t - epoch) / H) of a vote or gain at T_MS: what it adds to a heat.
+//  The 2^((t - epoch) / H) of a vote or gain at T_MS: what it adds to a
+//  heat; 0 for what came more than 1000 half-lives before the epoch.
 double standings_weight (standings_t *self, int64_t t_ms);
 
 //  Reads up to LIMIT hits from OFFSET of the WINDOW list that holds DAY
