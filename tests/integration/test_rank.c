@@ -8,11 +8,13 @@
 
     When a test needs every rank worker's view, it asks until each live
     worker has answered, telling them apart by their served counters in
-    bus.status. Replies and decoded events live on the heap and are listed
-    until freed, so that a test that fails half-way leaves the teardown
-    something to free rather than leaks for LeakSanitizer to report. */
+    bus.status (pbtest_call_tracked). Replies (pbtest answers) and decoded
+    events live on the heap and are listed until freed, so that a test that
+    fails half-way leaves the teardown something to free rather than leaks
+    for LeakSanitizer to report. */
 #include "pb_paper.h"
 #include "pbtest.h"
+#include "pbtest_call.h"
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -27,11 +29,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_RANKS       4    //  rank workers one test runs
-#define MAX_ANSWERS     64   //  replies held at once
-#define MAX_EVENT_SETS  8    //  decoded event lists held at once
-#define MAX_PAPERS      64   //  papers of one ingest.submit
-#define WORKER_ID_MAX   80   //  bytes of a worker's name in bus.status
+#define MAX_EVENT_SETS  8                 //  decoded event lists held at once
+#define MAX_PAPERS      PBTEST_SUBMIT_MAX //  papers of one ingest.submit
 #define HEARTBEAT_MS    200  //  the bus's heartbeat: a killed worker is gone after 600 ms
 #define POLL_MS         20   //  between two looks at something that is catching up
 #define CALL_MS         5000 //  deadline of one call
@@ -39,21 +38,6 @@
 #define DAY_MS          86400000LL
 #define HOUR_MS         3600000LL
 #define SCORE_TOLERANCE 1e-6
-
-//  One reply, and the message decoded from it: the method's reply message
-//  when the status is 0, else the error_reply.
-typedef struct {
-    pb_reply_t reply;                //  status and body (owned)
-    pb_arena_t *arena;               //  lists of the decoded message
-    pb_vote_reply_t vote;            //  rank.vote and rank.unvote
-    pb_top_reply_t top;              //  rank.top
-    pb_votes_reply_t votes;          //  rank.votes
-    pb_signal_recorded_t signal;     //  rank.signal
-    pb_ingest_submit_reply_t submit; //  ingest.submit
-    pb_status_reply_t status;        //  bus.status
-    pb_error_reply_t error;          //  when the status is not 0
-    char worker[WORKER_ID_MAX];      //  the rank worker that answered, when tracked
-} answer_t;
 
 //  The events of one topic, decoded.
 typedef struct {
@@ -64,67 +48,35 @@ typedef struct {
     size_t count;      //  events
 } events_t;
 
-static char *s_url;
-static pb_db_t *s_db;
-static pid_t s_bus, s_ingest;
-static pid_t s_ranks[MAX_RANKS];
-static pb_config_t *s_config;
-static pb_client_t *s_client;
-static answer_t *s_answers[MAX_ANSWERS];       //  not yet freed
+static pbtest_stack_t s_stack;                 //  bus, ingest, database and client
 static events_t *s_event_sets[MAX_EVENT_SETS]; //  not yet freed
 static msgpack_sbuffer s_body;                 //  the request being built
-static msgpack_sbuffer s_status_body;          //  the bus.status request
 static char s_clock_path[128];                 //  the clock file, once a test sets the time
 
-static void s_answer_free (answer_t **answer_p);
 static void s_events_free (events_t **events_p);
 static void s_voters_free (void);
 
 static void s_setup (void)
 {
     pb_log_init ("test", PB_LOG_ERROR);
-    pbtest_bus_environment (HEARTBEAT_MS, 3000);
-    s_url = pbtest_database_new (true);
-    setenv ("PAPERBUS_DATABASE_URL", s_url, 1);
     //  Every rank worker a test starts takes these; a test may change them first.
     setenv ("PAPERBUS_RANK_HALF_LIFE_S", "86400", 1);
     setenv ("PAPERBUS_CLOCK_FILE", "none", 1);
-    s_db = pbtest_connect (s_url);
-    s_bus = pbtest_bus_start ();
-    char *program = pbtest_program ("ingest");
-    char *argv[] = {program, NULL};
-    s_ingest = pbtest_spawn (argv, NULL, NULL);
-    free (program);
-    pbtest_wait_for_workers ("ingest", 1);
-    s_config = pbtest_config ();
-    s_client = pb_client_new (s_config);
-    cr_assert (s_client);
+    pbtest_stack_start (&s_stack, HEARTBEAT_MS, 3000);
     msgpack_sbuffer_init (&s_body);
-    msgpack_sbuffer_init (&s_status_body);
 }
 
 static void s_teardown (void)
 {
-    for (int i = 0; i < MAX_RANKS; i++)
-        if (s_ranks[i] > 0) {
-            kill (s_ranks[i], SIGKILL);
-            s_ranks[i] = 0;
-        }
-    kill (s_ingest, SIGKILL);
-    kill (s_bus, SIGKILL);
-    for (int i = 0; i < MAX_ANSWERS; i++)
-        s_answer_free (&s_answers[i]);
+    pbtest_services_kill_all ();
+    pbtest_answers_free_all ();
     for (int i = 0; i < MAX_EVENT_SETS; i++)
         s_events_free (&s_event_sets[i]);
     s_voters_free ();
     if (*s_clock_path)
         unlink (s_clock_path);
     msgpack_sbuffer_destroy (&s_body);
-    msgpack_sbuffer_destroy (&s_status_body);
-    pb_client_destroy (&s_client);
-    pb_config_destroy (&s_config);
-    pb_db_destroy (&s_db);
-    free (s_url);
+    pbtest_stack_stop (&s_stack);
 }
 
 TestSuite (rank, .init = s_setup, .fini = s_teardown, .timeout = 90);
@@ -134,46 +86,20 @@ TestSuite (rank, .init = s_setup, .fini = s_teardown, .timeout = 90);
 //  Starts a rank worker, to be killed by the teardown if still running.
 static pid_t s_rank_spawn (void)
 {
-    char *program = pbtest_program ("rank");
-    char *argv[] = {program, NULL};
-    pid_t pid = pbtest_spawn (argv, NULL, NULL);
-    free (program);
-    for (int i = 0; i < MAX_RANKS; i++)
-        if (s_ranks[i] == 0) {
-            s_ranks[i] = pid;
-            break;
-        }
-    return pid;
+    return pbtest_service_spawn ("rank");
 }
 
 //  Starts a rank worker and waits until the bus shows LIVE rank workers.
 static pid_t s_rank_start (int live)
 {
-    pid_t pid = s_rank_spawn ();
-    pbtest_wait_for_workers ("rank", live);
-    return pid;
+    return pbtest_service_start ("rank", live);
 }
 
 //  Sends SIGNAL to rank worker PID, waits for it to exit and for the bus to
 //  show LIVE rank workers.
 static void s_rank_stop (pid_t pid, int signal, int live)
 {
-    kill (pid, signal);
-    if (pbtest_wait (pid, 10000) < 0) {
-        kill (pid, SIGKILL);
-        pbtest_wait (pid, 5000);
-    }
-    for (int i = 0; i < MAX_RANKS; i++)
-        if (s_ranks[i] == pid)
-            s_ranks[i] = 0;
-    pbtest_wait_for_workers ("rank", live);
-}
-
-//  True while PID has not exited.
-static bool s_running (pid_t pid)
-{
-    int status;
-    return waitpid (pid, &status, WNOHANG) == 0;
+    pbtest_service_stop ("rank", pid, signal, 10000, live);
 }
 
 //  Makes TEXT rank's time: the clock file is replaced whole, so a worker
@@ -212,110 +138,16 @@ static int64_t s_day_ms (const char *date)
 
 /* ==== Calls ==== */
 
-static answer_t *s_answer_new (void)
-{
-    for (int i = 0; i < MAX_ANSWERS; i++)
-        if (!s_answers[i]) {
-            s_answers[i] = calloc (1, sizeof (answer_t));
-            s_answers[i]->arena = pb_arena_new ();
-            return s_answers[i];
-        }
-    cr_assert_fail ("more than %d replies held at once", MAX_ANSWERS);
-    return NULL;
-}
-
-static void s_answer_free (answer_t **answer_p)
-{
-    answer_t *answer = *answer_p;
-    if (!answer)
-        return;
-    for (int i = 0; i < MAX_ANSWERS; i++)
-        if (s_answers[i] == answer)
-            s_answers[i] = NULL;
-    pb_reply_reset (&answer->reply);
-    pb_arena_destroy (&answer->arena);
-    free (answer);
-    *answer_p = NULL;
-}
-
-//  STR as a NUL-terminated string in TEXT (SIZE bytes).
-static const char *s_text (pb_str_t str, char *text, size_t size)
-{
-    snprintf (text, size, "%.*s", (int)str.len, str.ptr ? str.ptr : "");
-    return text;
-}
-
-//  What an answer says, for failure messages.
-static const char *s_describe (const answer_t *answer)
-{
-    static char text[1200];
-    if (answer->reply.status == PB_OK)
-        snprintf (text, sizeof text, "status 0");
-    else
-        snprintf (text, sizeof text, "status %d %s: %.*s", answer->reply.status,
-                  pb_error_name (answer->reply.status), (int)answer->error.message.len,
-                  answer->error.message.ptr ? answer->error.message.ptr : "");
-    return text;
-}
-
-//  Calls METHOD with DATA (SIZE bytes) and decodes the reply; fails the
-//  test when no reply comes or it is malformed.
-static answer_t *s_call_raw (const char *method, const void *data, size_t size)
-{
-    answer_t *answer = s_answer_new ();
-    cr_assert_eq (pb_client_call (s_client, method, data, size, CALL_MS, 0, &answer->reply), 0,
-                  "%s: no reply: %s", method, answer->reply.error);
-    const pb_schema_t *schema = NULL;
-    void *out = NULL;
-    if (answer->reply.status != PB_OK) {
-        schema = &pb_error_reply_schema;
-        out = &answer->error;
-    } else if (strcmp (method, "rank.vote") == 0 || strcmp (method, "rank.unvote") == 0) {
-        schema = &pb_vote_reply_schema;
-        out = &answer->vote;
-    } else if (strcmp (method, "rank.top") == 0) {
-        schema = &pb_top_reply_schema;
-        out = &answer->top;
-    } else if (strcmp (method, "rank.votes") == 0) {
-        schema = &pb_votes_reply_schema;
-        out = &answer->votes;
-    } else if (strcmp (method, "rank.signal") == 0) {
-        schema = &pb_signal_recorded_schema;
-        out = &answer->signal;
-    } else if (strcmp (method, "ingest.submit") == 0) {
-        schema = &pb_ingest_submit_reply_schema;
-        out = &answer->submit;
-    } else if (strcmp (method, "bus.status") == 0) {
-        schema = &pb_status_reply_schema;
-        out = &answer->status;
-    }
-    cr_assert (schema, "%s: no reply schema known to the test", method);
-    pb_codec_error_t error;
-    cr_assert_eq (pb_decode (zframe_data (answer->reply.body), zframe_size (answer->reply.body),
-                             1 << 24, schema, out, answer->arena, &error),
-                  0, "%s: a malformed reply: %s", method, error.message);
-    return answer;
-}
-
 //  Calls METHOD with the request built in s_body.
-static answer_t *s_call (const char *method)
+static pbtest_answer_t *s_call (const char *method)
 {
-    return s_call_raw (method, s_body.data, s_body.size);
-}
-
-//  A packer that starts BUFFER afresh.
-static msgpack_packer s_packer_of (msgpack_sbuffer *buffer)
-{
-    msgpack_sbuffer_clear (buffer);
-    msgpack_packer packer;
-    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
-    return packer;
+    return pbtest_call (s_stack.client, method, s_body.data, s_body.size);
 }
 
 //  Builds the vote_request PAPER, USER in BUFFER.
 static void s_vote_body (msgpack_sbuffer *buffer, pb_str_t paper, pb_str_t user)
 {
-    msgpack_packer packer = s_packer_of (buffer);
+    msgpack_packer packer = pbtest_packer (buffer);
     pb_vote_request_t request = {0};
     request.paper = paper;
     request.user = user;
@@ -323,7 +155,7 @@ static void s_vote_body (msgpack_sbuffer *buffer, pb_str_t paper, pb_str_t user)
 }
 
 //  rank.vote (UP) or rank.unvote of PAPER by USER.
-static answer_t *s_vote (bool up, const char *paper, const char *user)
+static pbtest_answer_t *s_vote (bool up, const char *paper, const char *user)
 {
     s_vote_body (&s_body, pb_str (paper), pb_str (user));
     return s_call (up ? "rank.vote" : "rank.unvote");
@@ -334,12 +166,12 @@ static answer_t *s_vote (bool up, const char *paper, const char *user)
 static void s_vote_expect (bool up, const char *paper, const char *user, int64_t upvotes,
                            bool voted, bool changed)
 {
-    answer_t *answer = s_vote (up, paper, user);
+    pbtest_answer_t *answer = s_vote (up, paper, user);
     const char *what = up ? "vote" : "unvote";
     cr_assert_eq (answer->reply.status, PB_OK, "%s %s by %s: %s", what, paper, user,
-                  s_describe (answer));
+                  pbtest_describe (answer));
     char id[160];
-    cr_assert_str_eq (s_text (answer->vote.paper, id, sizeof id), paper);
+    cr_assert_str_eq (pbtest_text (answer->vote.paper, id, sizeof id), paper);
     if (upvotes >= 0)
         cr_assert_eq (answer->vote.upvotes, upvotes, "%s %s by %s: upvotes %lld, want %lld", what,
                       paper, user, (long long)answer->vote.upvotes, (long long)upvotes);
@@ -347,7 +179,7 @@ static void s_vote_expect (bool up, const char *paper, const char *user, int64_t
                   answer->vote.voted);
     cr_assert_eq (answer->vote.changed, changed, "%s %s by %s: changed is %d", what, paper, user,
                   answer->vote.changed);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 }
 
 //  A rank.top request; NULL and -1 are not sent.
@@ -361,7 +193,7 @@ typedef struct {
 
 static void s_top_body (const top_t *top)
 {
-    msgpack_packer packer = s_packer_of (&s_body);
+    msgpack_packer packer = pbtest_packer (&s_body);
     pb_top_request_t request = {0};
     request.window = pb_str (top->window);
     if (top->date) {
@@ -384,20 +216,20 @@ static void s_top_body (const top_t *top)
 }
 
 //  rank.top of WINDOW holding DATE (NULL: today), up to 100 papers; must succeed.
-static answer_t *s_top (const char *window, const char *date)
+static pbtest_answer_t *s_top (const char *window, const char *date)
 {
     top_t top = {window, date, -1, 100, NULL};
     s_top_body (&top);
-    answer_t *answer = s_call ("rank.top");
+    pbtest_answer_t *answer = s_call ("rank.top");
     cr_assert_eq (answer->reply.status, PB_OK, "rank.top %s %s: %s", window, date ? date : "today",
-                  s_describe (answer));
+                  pbtest_describe (answer));
     return answer;
 }
 
 //  Builds the rank.votes request for IDS (COUNT) and USER (NULL: none) in s_body.
 static void s_votes_body (const char *const *ids, size_t count, const char *user)
 {
-    msgpack_packer packer = s_packer_of (&s_body);
+    msgpack_packer packer = pbtest_packer (&s_body);
     pb_str_t *items = calloc (count + 1, sizeof *items);
     for (size_t i = 0; i < count; i++)
         items[i] = pb_str (ids[i]);
@@ -411,11 +243,11 @@ static void s_votes_body (const char *const *ids, size_t count, const char *user
     free (items);
 }
 
-static answer_t *s_votes (const char *const *ids, size_t count, const char *user)
+static pbtest_answer_t *s_votes (const char *const *ids, size_t count, const char *user)
 {
     s_votes_body (ids, count, user);
-    answer_t *answer = s_call ("rank.votes");
-    cr_assert_eq (answer->reply.status, PB_OK, "rank.votes: %s", s_describe (answer));
+    pbtest_answer_t *answer = s_call ("rank.votes");
+    cr_assert_eq (answer->reply.status, PB_OK, "rank.votes: %s", pbtest_describe (answer));
     return answer;
 }
 
@@ -423,7 +255,7 @@ static answer_t *s_votes (const char *const *ids, size_t count, const char *user
 static void s_signal_body (msgpack_sbuffer *buffer, const char *paper, const char *source,
                            double value)
 {
-    msgpack_packer packer = s_packer_of (buffer);
+    msgpack_packer packer = pbtest_packer (buffer);
     pb_signal_observed_t signal = {0};
     signal.paper = pb_str (paper);
     signal.source = pb_str (source);
@@ -431,7 +263,7 @@ static void s_signal_body (msgpack_sbuffer *buffer, const char *paper, const cha
     pb_encode (&pb_signal_observed_schema, &signal, &packer);
 }
 
-static answer_t *s_signal (const char *paper, const char *source, double value)
+static pbtest_answer_t *s_signal (const char *paper, const char *source, double value)
 {
     s_signal_body (&s_body, paper, source, value);
     return s_call ("rank.signal");
@@ -440,27 +272,27 @@ static answer_t *s_signal (const char *paper, const char *source, double value)
 //  rank.signal that must succeed with GAIN.
 static void s_signal_expect (const char *paper, const char *source, double value, double gain)
 {
-    answer_t *answer = s_signal (paper, source, value);
+    pbtest_answer_t *answer = s_signal (paper, source, value);
     cr_assert_eq (answer->reply.status, PB_OK, "signal %s %s %g: %s", paper, source, value,
-                  s_describe (answer));
+                  pbtest_describe (answer));
     cr_assert_float_eq (answer->signal.gain, gain, 1e-9, "signal %s %s %g: gain %g, want %g", paper,
                         source, value, answer->signal.gain, gain);
     cr_assert_float_eq (answer->signal.value, value, 1e-9);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 }
 
-static const pb_ranked_paper_t *s_listed (const answer_t *answer, uint32_t i)
+static const pb_ranked_paper_t *s_listed (const pbtest_answer_t *answer, uint32_t i)
 {
     return (const pb_ranked_paper_t *)answer->top.papers.items + i;
 }
 
-static const pb_ranked_paper_t *s_counted (const answer_t *answer, uint32_t i)
+static const pb_ranked_paper_t *s_counted (const pbtest_answer_t *answer, uint32_t i)
 {
     return (const pb_ranked_paper_t *)answer->votes.papers.items + i;
 }
 
 //  The ids and upvotes of a top ANSWER, for failure messages.
-static const char *s_list_text (const answer_t *answer, char *text, size_t size)
+static const char *s_list_text (const pbtest_answer_t *answer, char *text, size_t size)
 {
     size_t used = 0;
     text[0] = '\0';
@@ -474,7 +306,7 @@ static const char *s_list_text (const answer_t *answer, char *text, size_t size)
 
 //  Asserts that the top ANSWER (WHAT) lists exactly IDS (COUNT), in order,
 //  in a list of COUNT papers.
-static void s_assert_list (const answer_t *answer, const char *const *ids, size_t count,
+static void s_assert_list (const pbtest_answer_t *answer, const char *const *ids, size_t count,
                            const char *what)
 {
     char text[4096];
@@ -489,15 +321,16 @@ static void s_assert_list (const answer_t *answer, const char *const *ids, size_
 }
 
 //  Asserts the first and last day of the top ANSWER (WHAT).
-static void s_assert_window (const answer_t *answer, const char *first, const char *last,
+static void s_assert_window (const pbtest_answer_t *answer, const char *first, const char *last,
                              const char *what)
 {
     char text[32];
     cr_assert (pb_has (&answer->top, PB_top_reply_first_day), "%s: no first_day", what);
     cr_assert (pb_has (&answer->top, PB_top_reply_last_day), "%s: no last_day", what);
-    cr_assert_str_eq (s_text (answer->top.first_day, text, sizeof text), first, "%s: first_day",
+    cr_assert_str_eq (pbtest_text (answer->top.first_day, text, sizeof text), first,
+                      "%s: first_day", what);
+    cr_assert_str_eq (pbtest_text (answer->top.last_day, text, sizeof text), last, "%s: last_day",
                       what);
-    cr_assert_str_eq (s_text (answer->top.last_day, text, sizeof text), last, "%s: last_day", what);
 }
 
 /* ==== Papers in, and what PostgreSQL holds ==== */
@@ -512,70 +345,37 @@ typedef struct {
 static void s_submit (const made_up_t *papers, size_t count)
 {
     cr_assert_leq (count, MAX_PAPERS);
-    msgpack_sbuffer encoded[MAX_PAPERS];
-    pb_str_t raw[MAX_PAPERS];
+    pb_paper_t records[MAX_PAPERS];
     char titles[MAX_PAPERS][96];
     pb_str_t authors[] = {pb_str ("Ada Tester")};
     pb_str_t categories[] = {pb_str ("cs.LG")};
     for (size_t i = 0; i < count; i++) {
-        msgpack_sbuffer_init (&encoded[i]);
-        msgpack_packer packer;
-        msgpack_packer_init (&packer, &encoded[i], msgpack_sbuffer_write);
-        pb_paper_t paper = {0};
-        paper.id = pb_str (papers[i].id);
-        pb_set_present (&paper, PB_paper_id);
+        records[i] = (pb_paper_t){0};
+        records[i].id = pb_str (papers[i].id);
+        pb_set_present (&records[i], PB_paper_id);
         snprintf (titles[i], sizeof titles[i], "Rank test paper %s", papers[i].id);
-        paper.title = pb_str (titles[i]);
-        paper.abstract = pb_str ("A made-up paper to be voted on.");
-        pb_set_present (&paper, PB_paper_abstract);
-        paper.authors = (pb_str_list_t){authors, 1};
-        pb_set_present (&paper, PB_paper_authors);
-        paper.categories = (pb_str_list_t){categories, 1};
-        pb_set_present (&paper, PB_paper_categories);
+        records[i].title = pb_str (titles[i]);
+        records[i].abstract = pb_str ("A made-up paper to be voted on.");
+        pb_set_present (&records[i], PB_paper_abstract);
+        records[i].authors = (pb_str_list_t){authors, 1};
+        pb_set_present (&records[i], PB_paper_authors);
+        records[i].categories = (pb_str_list_t){categories, 1};
+        pb_set_present (&records[i], PB_paper_categories);
         if (papers[i].listed) {
-            paper.listed = pb_str (papers[i].listed);
-            pb_set_present (&paper, PB_paper_listed);
+            records[i].listed = pb_str (papers[i].listed);
+            pb_set_present (&records[i], PB_paper_listed);
         }
         if (papers[i].published) {
-            paper.published = pb_str (papers[i].published);
-            pb_set_present (&paper, PB_paper_published);
+            records[i].published = pb_str (papers[i].published);
+            pb_set_present (&records[i], PB_paper_published);
         }
-        pb_encode (&pb_paper_schema, &paper, &packer);
-        raw[i] = (pb_str_t){encoded[i].data, (uint32_t)encoded[i].size};
     }
-    msgpack_packer packer = s_packer_of (&s_body);
-    pb_ingest_submit_request_t request = {0};
-    request.source = pb_str ("test");
-    request.papers = (pb_str_list_t){raw, (uint32_t)count};
-    pb_encode (&pb_ingest_submit_request_schema, &request, &packer);
-    for (size_t i = 0; i < count; i++)
-        msgpack_sbuffer_destroy (&encoded[i]);
-    answer_t *answer = s_call ("ingest.submit");
-    cr_assert_eq (answer->reply.status, PB_OK, "ingest.submit: %s", s_describe (answer));
+    pbtest_answer_t *answer = pbtest_submit (s_stack.client, &s_body, records, count);
     cr_assert_eq (answer->submit.inserted, (int64_t)count,
                   "ingest.submit: %lld inserted, %lld updated, %lld rejected of %zu",
                   (long long)answer->submit.inserted, (long long)answer->submit.updated,
                   (long long)answer->submit.rejected, count);
-    s_answer_free (&answer);
-}
-
-//  Runs paperctl ingest on FILE (a path in the repository).
-static void s_paperctl_ingest (const char *file)
-{
-    char *program = pbtest_program ("paperctl");
-    char *path = pbtest_repo_path (file);
-    char *argv[] = {program, "ingest", path, NULL};
-    char output_path[] = "/tmp/pbtest-rank-XXXXXX";
-    close (mkstemp (output_path));
-    int status = pbtest_wait (pbtest_spawn (argv, NULL, output_path), 60000);
-    free (path);
-    free (program);
-    static char output[4096];
-    char *text = pbtest_read_file (output_path, NULL);
-    snprintf (output, sizeof output, "%s", text ? text : "");
-    free (text);
-    unlink (output_path);
-    cr_assert_eq (status, 0, "paperctl ingest %s: %s", file, output);
+    pbtest_answer_free (&answer);
 }
 
 //  The first column of the first row of SQL, with PARAMETER as $1 when given.
@@ -584,8 +384,8 @@ static int64_t s_count (const char *sql, const char *parameter)
     pb_db_params_t params = {0};
     if (parameter)
         pb_db_params_text (&params, parameter);
-    PGresult *result = pb_db_query (s_db, sql, &params);
-    cr_assert (result, "%s: %s", sql, pb_db_error (s_db));
+    PGresult *result = pb_db_query (s_stack.db, sql, &params);
+    cr_assert (result, "%s: %s", sql, pb_db_error (s_stack.db));
     cr_assert_eq (PQntuples (result), 1, "%s: %d rows", sql, PQntuples (result));
     int64_t count = strtoll (PQgetvalue (result, 0, 0), NULL, 10);
     PQclear (result);
@@ -633,9 +433,9 @@ static events_t *s_events (const char *topic, const pb_schema_t *schema)
     pb_db_params_t params = {0};
     pb_db_params_text (&params, topic);
     params.binary_result = true;
-    events->result =
-        pb_db_query (s_db, "SELECT payload FROM event_log WHERE topic = $1 ORDER BY seq", &params);
-    cr_assert (events->result, "reading %s: %s", topic, pb_db_error (s_db));
+    events->result = pb_db_query (
+        s_stack.db, "SELECT payload FROM event_log WHERE topic = $1 ORDER BY seq", &params);
+    cr_assert (events->result, "reading %s: %s", topic, pb_db_error (s_stack.db));
     events->arena = pb_arena_new ();
     events->count = (size_t)PQntuples (events->result);
     events->size = schema->struct_size;
@@ -652,65 +452,21 @@ static events_t *s_events (const char *topic, const pb_schema_t *schema)
 
 /* ==== Which worker answered ==== */
 
-typedef struct {
-    size_t count;
-    char ids[MAX_RANKS * 2][WORKER_ID_MAX];
-    int64_t served[MAX_RANKS * 2];
-} served_t;
-
 //  The live rank workers and the replies each has sent, from bus.status.
-static void s_served (served_t *out)
+static void s_served (pbtest_served_t *out)
 {
-    memset (out, 0, sizeof *out);
-    msgpack_packer packer = s_packer_of (&s_status_body);
-    pb_status_request_t request = {0};
-    request.workers = true;
-    pb_set_present (&request, PB_status_request_workers);
-    pb_encode (&pb_status_request_schema, &request, &packer);
-    answer_t *answer = s_call_raw ("bus.status", s_status_body.data, s_status_body.size);
-    cr_assert_eq (answer->reply.status, PB_OK, "bus.status: %s", s_describe (answer));
-    for (uint32_t s = 0; s < answer->status.services.count; s++) {
-        const pb_service_status_t *service =
-            (const pb_service_status_t *)answer->status.services.items + s;
-        if (!pb_str_eq (service->name, "rank"))
-            continue;
-        cr_assert (pb_has (service, PB_service_status_workers), "bus.status lists no workers");
-        for (uint32_t w = 0; w < service->workers.count && out->count < MAX_RANKS * 2; w++) {
-            const pb_worker_status_t *worker =
-                (const pb_worker_status_t *)service->workers.items + w;
-            s_text (worker->id, out->ids[out->count], WORKER_ID_MAX);
-            out->served[out->count++] = worker->served;
-        }
-    }
-    s_answer_free (&answer);
+    pbtest_served (s_stack.client, "rank", out);
 }
 
 //  Calls METHOD with s_body like s_call, and names in the answer's worker
-//  the rank worker that answered: the one whose served count went up.
-static answer_t *s_call_tracked (const char *method)
+//  the rank worker that answered.
+static pbtest_answer_t *s_call_tracked (const char *method)
 {
-    served_t before, after;
-    s_served (&before);
-    answer_t *answer = s_call (method);
-    s_served (&after);
-    for (size_t a = 0; a < after.count; a++) {
-        int64_t earlier = 0;
-        for (size_t b = 0; b < before.count; b++)
-            if (strcmp (before.ids[b], after.ids[a]) == 0)
-                earlier = before.served[b];
-        if (after.served[a] == earlier + 1) {
-            snprintf (answer->worker, sizeof answer->worker, "%s", after.ids[a]);
-            return answer;
-        }
-    }
-    cr_assert_fail ("%s: no live rank worker counts this reply (%s; %zu live workers before, "
-                    "%zu after)",
-                    method, s_describe (answer), before.count, after.count);
-    return NULL;
+    return pbtest_call_tracked (s_stack.client, "rank", method, s_body.data, s_body.size);
 }
 
 //  Whether ANSWER is the one expected (ARG says what); if not, WHY says why.
-typedef bool (check_fn) (const answer_t *answer, const void *arg, char *why, size_t size);
+typedef bool (check_fn) (const pbtest_answer_t *answer, const void *arg, char *why, size_t size);
 
 //  Sends the request in s_body to METHOD until each of the LIVE rank
 //  workers has answered so that CHECK accepts it, for up to WITHIN_MS;
@@ -718,24 +474,24 @@ typedef bool (check_fn) (const answer_t *answer, const void *arg, char *why, siz
 static void s_every_worker (const char *method, size_t live, check_fn *check, const void *arg,
                             int within_ms, const char *what)
 {
-    char agreed[MAX_RANKS * 2][WORKER_ID_MAX];
+    char agreed[PBTEST_SERVED_MAX][PBTEST_WORKER_ID_MAX];
     size_t agreed_count = 0;
     char last[2400] = "no answer";
     int64_t started = zclock_mono ();
     while (agreed_count < live && zclock_mono () - started <= within_ms) {
-        answer_t *answer = s_call_tracked (method);
+        pbtest_answer_t *answer = s_call_tracked (method);
         bool known = false;
         for (size_t i = 0; i < agreed_count; i++)
             known |= strcmp (agreed[i], answer->worker) == 0;
         char why[2048] = "";
         if (!known && answer->reply.status == PB_OK && check (answer, arg, why, sizeof why))
-            snprintf (agreed[agreed_count++], WORKER_ID_MAX, "%s", answer->worker);
+            snprintf (agreed[agreed_count++], PBTEST_WORKER_ID_MAX, "%s", answer->worker);
         else if (!known) {
             snprintf (last, sizeof last, "%s: %s", answer->worker,
-                      answer->reply.status == PB_OK ? why : s_describe (answer));
+                      answer->reply.status == PB_OK ? why : pbtest_describe (answer));
             zclock_sleep (POLL_MS);
         }
-        s_answer_free (&answer);
+        pbtest_answer_free (&answer);
     }
     cr_assert_eq (agreed_count, live, "%s: after %lld ms, %zu of %zu rank workers agree (last: %s)",
                   what, (long long)(zclock_mono () - started), agreed_count, live, last);
@@ -748,7 +504,7 @@ typedef struct {
     const int64_t *upvotes;
 } expected_votes_t;
 
-static bool s_check_upvotes (const answer_t *answer, const void *arg, char *why, size_t size)
+static bool s_check_upvotes (const pbtest_answer_t *answer, const void *arg, char *why, size_t size)
 {
     const expected_votes_t *expected = arg;
     if (answer->votes.papers.count != expected->count) {
@@ -785,7 +541,8 @@ typedef struct {
     int64_t total; //  -1: not checked
 } expected_trending_t;
 
-static bool s_check_trending (const answer_t *answer, const void *arg, char *why, size_t size)
+static bool s_check_trending (const pbtest_answer_t *answer, const void *arg, char *why,
+                              size_t size)
 {
     const expected_trending_t *expected = arg;
     char text[2048];
@@ -823,7 +580,7 @@ static void s_every_worker_trends (const char *const *ids, const double *scores,
 }
 
 //  Waits until each of LIVE rank workers lists TOTAL papers in WINDOW of DATE.
-static bool s_check_total (const answer_t *answer, const void *arg, char *why, size_t size)
+static bool s_check_total (const pbtest_answer_t *answer, const void *arg, char *why, size_t size)
 {
     int64_t total = *(const int64_t *)arg;
     snprintf (why, size, "total %lld, want %lld", (long long)answer->top.total, (long long)total);
@@ -989,7 +746,7 @@ static void s_voters_start (size_t count, vote_job_t **jobs_of, size_t job_count
     atomic_store (&s_voters_stop, false);
     for (size_t v = 0; v < count; v++) {
         voter_t *voter = &s_voters.voters[v];
-        *voter = (voter_t){.config = s_config,
+        *voter = (voter_t){.config = s_stack.config,
                            .jobs = jobs_of[v],
                            .count = job_count,
                            .window = window,
@@ -1080,7 +837,7 @@ Test (rank, votes_are_idempotent_under_retries_and_concurrent_voters)
             jobs_of[v][other] = swap;
         }
     }
-    served_t before, after;
+    pbtest_served_t before, after;
     s_served (&before);
     atomic_store (&s_gate_open, true);
     s_voters_start (VOTERS, jobs_of, JOBS, 16, false, SIZE_MAX);
@@ -1161,8 +918,8 @@ Test (rank, unvote)
     cr_assert_eq (events->count, 3, "%zu vote.cast events, want 3", events->count);
     const pb_vote_cast_t *withdrawal = (const pb_vote_cast_t *)(events->items + 2 * events->size);
     char text[160];
-    cr_assert_str_eq (s_text (withdrawal->paper, text, sizeof text), p);
-    cr_assert_str_eq (s_text (withdrawal->user, text, sizeof text), "alice");
+    cr_assert_str_eq (pbtest_text (withdrawal->paper, text, sizeof text), p);
+    cr_assert_str_eq (pbtest_text (withdrawal->user, text, sizeof text), "alice");
     cr_assert_not (withdrawal->up, "the withdrawal's event says up");
     cr_assert_eq (withdrawal->cast_at, cast, "the withdrawal's cast_at is %lld, want %lld",
                   (long long)withdrawal->cast_at, (long long)cast);
@@ -1171,7 +928,7 @@ Test (rank, unvote)
     //  What is left is bob's vote, a half-life old: 0.5. (Taking the
     //  withdrawn vote off at its own weight, not at today's.)
     const char *both[] = {p, q};
-    answer_t *answer = s_votes (both, 2, "alice");
+    pbtest_answer_t *answer = s_votes (both, 2, "alice");
     cr_assert_eq (answer->votes.papers.count, 2);
     cr_assert_eq (s_counted (answer, 0)->upvotes, 1);
     cr_assert_float_eq (s_counted (answer, 0)->score, 0.5, SCORE_TOLERANCE, "score %.9g",
@@ -1180,7 +937,7 @@ Test (rank, unvote)
     cr_assert_not (s_counted (answer, 0)->voted, "alice still counts as a voter");
     cr_assert_eq (s_counted (answer, 1)->upvotes, 0);
     cr_assert_float_eq (s_counted (answer, 1)->score, 0, SCORE_TOLERANCE);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  Voting again casts a new vote, today.
     s_vote_expect (true, p, "alice", 2, true, true);
@@ -1194,7 +951,7 @@ Test (rank, unvote)
     cr_assert_float_eq (s_counted (answer, 0)->score, 1.5, SCORE_TOLERANCE, "score %.9g",
                         s_counted (answer, 0)->score);
     cr_assert (s_counted (answer, 0)->voted);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 }
 
 Test (rank, windows_follow_utc_days_iso_weeks_and_months)
@@ -1219,14 +976,14 @@ Test (rank, windows_follow_utc_days_iso_weeks_and_months)
     s_vote_expect (true, "2612.90007", "bob", 2, true, true);
     s_vote_expect (true, "2612.90004", "alice", 1, true, true);
 
-    answer_t *answer = s_top ("day", "2026-12-27");
+    pbtest_answer_t *answer = s_top ("day", "2026-12-27");
     s_assert_list (answer, (const char *[]){"2612.90001"}, 1, "day 2026-12-27");
     s_assert_window (answer, "2026-12-27", "2026-12-27", "day 2026-12-27");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     answer = s_top ("day", "2026-12-31");
     s_assert_list (answer, (const char *[]){"2612.90003"}, 1, "day 2026-12-31");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     const char *new_year[] = {"2612.90007", "2612.90004", "2612.90008"};
     answer = s_top ("day", "2027-01-01");
@@ -1235,13 +992,13 @@ Test (rank, windows_follow_utc_days_iso_weeks_and_months)
     cr_assert_eq (s_listed (answer, 0)->upvotes, 2);
     cr_assert_eq (s_listed (answer, 1)->upvotes, 1);
     cr_assert_eq (s_listed (answer, 2)->upvotes, 0);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  With a user: whose votes these are.
     top_t mine = {"day", "2027-01-01", -1, 100, "alice"};
     s_top_body (&mine);
     answer = s_call ("rank.top");
-    cr_assert_eq (answer->reply.status, PB_OK, "%s", s_describe (answer));
+    cr_assert_eq (answer->reply.status, PB_OK, "%s", pbtest_describe (answer));
     s_assert_list (answer, new_year, 3, "day 2027-01-01 for alice");
     const bool alice_voted[] = {true, true, false};
     for (uint32_t i = 0; i < 3; i++) {
@@ -1249,23 +1006,23 @@ Test (rank, windows_follow_utc_days_iso_weeks_and_months)
         cr_assert_eq (s_listed (answer, i)->voted, alice_voted[i], "alice's vote on %s: %d",
                       new_year[i], s_listed (answer, i)->voted);
     }
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  Today, by the clock file: 2027-01-01.
     answer = s_top ("day", NULL);
     s_assert_list (answer, new_year, 3, "day today (2027-01-01)");
     s_assert_window (answer, "2027-01-01", "2027-01-01", "day today");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     answer = s_top ("day", "2027-01-02");
     s_assert_list (answer, NULL, 0, "day 2027-01-02");
     s_assert_window (answer, "2027-01-02", "2027-01-02", "day 2027-01-02");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     answer = s_top ("week", "2026-12-27");
     s_assert_list (answer, (const char *[]){"2612.90001"}, 1, "week of 2026-12-27");
     s_assert_window (answer, "2026-12-21", "2026-12-27", "week of 2026-12-27");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  ISO week 53 of 2026, across the new year: by upvotes, then id.
     const char *week_53[] = {"2612.90007", "2612.90004", "2612.90002",
@@ -1277,47 +1034,47 @@ Test (rank, windows_follow_utc_days_iso_weeks_and_months)
         answer = s_top ("week", days_of_week_53[d]);
         s_assert_list (answer, week_53, 6, what);
         s_assert_window (answer, "2026-12-28", "2027-01-03", what);
-        s_answer_free (&answer);
+        pbtest_answer_free (&answer);
     }
     answer = s_top ("week", NULL);
     s_assert_list (answer, week_53, 6, "week today");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     answer = s_top ("week", "2027-01-04");
     s_assert_list (answer, (const char *[]){"2612.90006", "2612.90009"}, 2, "week of 2027-01-04");
     s_assert_window (answer, "2027-01-04", "2027-01-10", "week of 2027-01-04");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     const char *december[] = {"2612.90001", "2612.90002", "2612.90003"};
     answer = s_top ("month", "2026-12-31");
     s_assert_list (answer, december, 3, "month of 2026-12-31");
     s_assert_window (answer, "2026-12-01", "2026-12-31", "month of 2026-12-31");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     const char *january[] = {"2612.90007", "2612.90004", "2612.90005",
                              "2612.90006", "2612.90008", "2612.90009"};
     answer = s_top ("month", "2027-01-01");
     s_assert_list (answer, january, 6, "month of 2027-01-01");
     s_assert_window (answer, "2027-01-01", "2027-01-31", "month of 2027-01-01");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  A leap February, with nothing in it.
     answer = s_top ("month", "2028-02-10");
     s_assert_list (answer, NULL, 0, "month of 2028-02-10");
     s_assert_window (answer, "2028-02-01", "2028-02-29", "month of 2028-02-10");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  A page of a list.
     top_t page = {"week", "2027-01-01", 2, 3, NULL};
     s_top_body (&page);
     answer = s_call ("rank.top");
-    cr_assert_eq (answer->reply.status, PB_OK, "%s", s_describe (answer));
+    cr_assert_eq (answer->reply.status, PB_OK, "%s", pbtest_describe (answer));
     cr_assert_eq (answer->top.total, 6);
     cr_assert_eq (answer->top.papers.count, 3);
     for (uint32_t i = 0; i < 3; i++)
         cr_assert (pb_str_eq (s_listed (answer, i)->id, week_53[2 + i]),
                    "week 53 from 2: paper %u is not %s", i, week_53[2 + i]);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 }
 
 Test (rank, trending_decays_over_simulated_days)
@@ -1345,13 +1102,13 @@ Test (rank, trending_decays_over_simulated_days)
                            "trending at T + 2 days");
 
     s_clock_ms (t + 10 * DAY_MS);
-    answer_t *answer = s_top ("trending", NULL);
+    pbtest_answer_t *answer = s_top ("trending", NULL);
     char text[2048];
     cr_assert_eq (answer->top.total, 0, "trending at T + 10 days: [%s]",
                   s_list_text (answer, text, sizeof text));
     cr_assert_eq (answer->top.papers.count, 0);
     cr_assert_not (pb_has (&answer->top, PB_top_reply_first_day), "trending has a first_day");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
     const char *both[] = {a, b};
     answer = s_votes (both, 2, NULL);
     cr_assert_eq (answer->votes.papers.count, 2);
@@ -1359,12 +1116,12 @@ Test (rank, trending_decays_over_simulated_days)
                         s_counted (answer, 0)->score);
     cr_assert_float_eq (s_counted (answer, 1)->score, exp2 (-8), 1e-9, "B scores %.9g",
                         s_counted (answer, 1)->score);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
     answer = s_top ("day", "2027-06-15");
     s_assert_list (answer, both, 2, "day 2027-06-15 at T + 10 days");
     cr_assert_eq (s_listed (answer, 0)->upvotes, 3);
     cr_assert_eq (s_listed (answer, 1)->upvotes, 1);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  After the epoch, a vote counts 1 again.
     s_vote_expect (true, b, "erin", 2, true, true);
@@ -1378,8 +1135,8 @@ Test (rank, trending_decays_over_simulated_days)
 
 //  Every list and count a worker gives for a set of papers.
 typedef struct {
-    answer_t *lists[SNAPSHOT_LISTS];
-    answer_t *votes;
+    pbtest_answer_t *lists[SNAPSHOT_LISTS];
+    pbtest_answer_t *votes;
 } snapshot_t;
 
 static const top_t s_snapshot_lists[SNAPSHOT_LISTS] = {
@@ -1396,7 +1153,7 @@ static void s_snapshot (snapshot_t *snapshot, const char *const *ids, size_t cou
         snapshot->lists[l] = s_call ("rank.top");
         cr_assert_eq (snapshot->lists[l]->reply.status, PB_OK, "%s %s: %s",
                       s_snapshot_lists[l].window, s_snapshot_lists[l].date,
-                      s_describe (snapshot->lists[l]));
+                      pbtest_describe (snapshot->lists[l]));
     }
     snapshot->votes = s_votes (ids, count, "u1");
 }
@@ -1404,8 +1161,8 @@ static void s_snapshot (snapshot_t *snapshot, const char *const *ids, size_t cou
 static void s_snapshot_free (snapshot_t *snapshot)
 {
     for (size_t l = 0; l < SNAPSHOT_LISTS; l++)
-        s_answer_free (&snapshot->lists[l]);
-    s_answer_free (&snapshot->votes);
+        pbtest_answer_free (&snapshot->lists[l]);
+    pbtest_answer_free (&snapshot->votes);
 }
 
 //  Whether two scores are the same within 1e-9, relative.
@@ -1419,8 +1176,8 @@ static void s_assert_same_paper (const pb_ranked_paper_t *a, const pb_ranked_pap
                                  const char *what)
 {
     char a_id[160], b_id[160];
-    s_text (a->id, a_id, sizeof a_id);
-    s_text (b->id, b_id, sizeof b_id);
+    pbtest_text (a->id, a_id, sizeof a_id);
+    pbtest_text (b->id, b_id, sizeof b_id);
     cr_assert_str_eq (a_id, b_id, "%s, paper %zu: %s live, %s rebuilt", what, i, a_id, b_id);
     cr_assert_eq (a->upvotes, b->upvotes, "%s, %s: %lld upvotes live, %lld rebuilt", what, a_id,
                   (long long)a->upvotes, (long long)b->upvotes);
@@ -1434,7 +1191,7 @@ static void s_assert_same_paper (const pb_ranked_paper_t *a, const pb_ranked_pap
 static void s_assert_same_snapshot (const snapshot_t *live, const snapshot_t *rebuilt)
 {
     for (size_t l = 0; l < SNAPSHOT_LISTS; l++) {
-        const answer_t *a = live->lists[l], *b = rebuilt->lists[l];
+        const pbtest_answer_t *a = live->lists[l], *b = rebuilt->lists[l];
         char what[64], a_text[2048], b_text[2048];
         snprintf (what, sizeof what, "%s %s", s_snapshot_lists[l].window,
                   s_snapshot_lists[l].date ? s_snapshot_lists[l].date : "now");
@@ -1442,10 +1199,10 @@ static void s_assert_same_snapshot (const snapshot_t *live, const snapshot_t *re
                    "%s: [%s] live, [%s] rebuilt", what, s_list_text (a, a_text, sizeof a_text),
                    s_list_text (b, b_text, sizeof b_text));
         char a_day[16], b_day[16];
-        cr_assert_str_eq (s_text (a->top.first_day, a_day, sizeof a_day),
-                          s_text (b->top.first_day, b_day, sizeof b_day));
-        cr_assert_str_eq (s_text (a->top.last_day, a_day, sizeof a_day),
-                          s_text (b->top.last_day, b_day, sizeof b_day));
+        cr_assert_str_eq (pbtest_text (a->top.first_day, a_day, sizeof a_day),
+                          pbtest_text (b->top.first_day, b_day, sizeof b_day));
+        cr_assert_str_eq (pbtest_text (a->top.last_day, a_day, sizeof a_day),
+                          pbtest_text (b->top.last_day, b_day, sizeof b_day));
         for (uint32_t i = 0; i < a->top.papers.count; i++)
             s_assert_same_paper (s_listed (a, i), s_listed (b, i), i, what);
     }
@@ -1512,7 +1269,7 @@ Test (rank, restart_rebuild_equals_live_state)
     cr_assert_eq (before.lists[SNAPSHOT_LISTS - 1]->top.total, 7, "%lld papers trending",
                   (long long)before.lists[SNAPSHOT_LISTS - 1]->top.total);
     //  Papers 5 and 7 tie in trending: next to each other, by id.
-    const answer_t *trending = before.lists[SNAPSHOT_LISTS - 1];
+    const pbtest_answer_t *trending = before.lists[SNAPSHOT_LISTS - 1];
     uint32_t fifth = 0, seventh = 0;
     for (uint32_t i = 0; i < trending->top.papers.count; i++) {
         if (pb_str_eq (s_listed (trending, i)->id, ids[4]))
@@ -1638,16 +1395,16 @@ Test (rank, sigkill_during_vote_storm_loses_and_doubles_nothing)
 
 //  Asserts that ANSWER (WHAT) is error CODE (or ALSO, when not 0) with a
 //  message that holds WORD; frees it.
-static void s_assert_refused (answer_t *answer, const char *what, int code, int also,
+static void s_assert_refused (pbtest_answer_t *answer, const char *what, int code, int also,
                               const char *word)
 {
     cr_assert (answer->reply.status == code || (also && answer->reply.status == also),
-               "%s: want error %s, got %s", what, pb_error_name (code), s_describe (answer));
+               "%s: want error %s, got %s", what, pb_error_name (code), pbtest_describe (answer));
     char message[1100];
-    s_text (answer->error.message, message, sizeof message);
+    pbtest_text (answer->error.message, message, sizeof message);
     cr_assert (strcasestr (message, word), "%s: the message '%s' does not say '%s'", what, message,
                word);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 }
 
 Test (rank, bad_requests_get_clear_errors)
@@ -1701,18 +1458,19 @@ Test (rank, bad_requests_get_clear_errors)
     //  The edge: offset + limit = 1000 is allowed.
     top_t edge = {"day", "2026-05-26", 900, 100, NULL};
     s_top_body (&edge);
-    answer_t *answer = s_call ("rank.top");
-    cr_assert_eq (answer->reply.status, PB_OK, "offset 900 + limit 100: %s", s_describe (answer));
+    pbtest_answer_t *answer = s_call ("rank.top");
+    cr_assert_eq (answer->reply.status, PB_OK, "offset 900 + limit 100: %s",
+                  pbtest_describe (answer));
     cr_assert_eq (answer->top.papers.count, 0);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  Not msgpack at all, to every operation.
     const char garbage[] = "\xc1 not msgpack";
     const char *methods[] = {"rank.vote", "rank.unvote", "rank.top", "rank.votes", "rank.signal"};
     for (size_t m = 0; m < 5; m++)
-        s_assert_refused (s_call_raw (methods[m], garbage, sizeof garbage - 1), methods[m],
-                          PB_E_MALFORMED, 0, "msgpack");
-    s_assert_refused (s_call_raw ("rank.frobnicate", "\x80", 1), "rank.frobnicate",
+        s_assert_refused (pbtest_call (s_stack.client, methods[m], garbage, sizeof garbage - 1),
+                          methods[m], PB_E_MALFORMED, 0, "msgpack");
+    s_assert_refused (pbtest_call (s_stack.client, "rank.frobnicate", "\x80", 1), "rank.frobnicate",
                       PB_E_UNKNOWN_COMMAND, 0, "frobnicate");
 
     //  Signals.
@@ -1735,7 +1493,7 @@ Test (rank, bad_requests_get_clear_errors)
     cr_assert (pb_str_eq (s_counted (answer, 0)->id, paper));
     cr_assert_eq (answer->votes.missing.count, 1);
     cr_assert (pb_str_eq (answer->votes.missing.items[0], "2501.99999"));
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     //  Bad votes sent together with a good one, as one batch: each gets its own answer.
     msgpack_sbuffer bodies[3];
@@ -1746,13 +1504,14 @@ Test (rank, bad_requests_get_clear_errors)
         s_vote_body (&bodies[i], pb_str (paper), pb_str (users[i]));
     }
     for (int i = 0; i < 3; i++)
-        sent[i] = pb_client_send (s_client, "rank.vote", bodies[i].data, bodies[i].size);
+        sent[i] = pb_client_send (s_stack.client, "rank.vote", bodies[i].data, bodies[i].size);
     for (int i = 0; i < 3; i++)
         msgpack_sbuffer_destroy (&bodies[i]);
     int status_of[3] = {-1, -1, -1};
     for (int i = 0; i < 3; i++) {
         pb_reply_t reply = {0};
-        cr_assert_eq (pb_client_recv (s_client, CALL_MS, &reply), 0, "no reply to a batched vote");
+        cr_assert_eq (pb_client_recv (s_stack.client, CALL_MS, &reply), 0,
+                      "no reply to a batched vote");
         for (int j = 0; j < 3; j++)
             if (reply.request_id == sent[j])
                 status_of[j] = reply.status;
@@ -1763,12 +1522,12 @@ Test (rank, bad_requests_get_clear_errors)
     cr_assert_eq (status_of[2], PB_E_INVALID, "the empty user in a batch: %d", status_of[2]);
 
     //  Nothing bad was stored, and the same worker still takes a good vote.
-    cr_assert (s_running (worker), "the rank worker exited");
+    cr_assert (pbtest_running (worker), "the rank worker exited");
     cr_assert_eq (s_count ("SELECT count(*) FROM vote", NULL), 1);
     cr_assert_eq (s_event_count ("vote.cast"), 1);
     cr_assert_eq (s_event_count ("signal.recorded"), 0);
     s_vote_expect (true, paper, "grace", 2, true, true);
-    cr_assert (s_running (worker), "the rank worker exited");
+    cr_assert (pbtest_running (worker), "the rank worker exited");
     pbtest_wait_for_workers ("rank", 1);
 }
 
@@ -1790,8 +1549,8 @@ static void s_assert_published (const pb_trending_updated_t *event, const char *
     for (size_t i = 0; i < count; i++) {
         const pb_ranked_paper_t *paper = (const pb_ranked_paper_t *)event->papers.items + i;
         char id[160];
-        cr_assert_str_eq (s_text (paper->id, id, sizeof id), ids[i], "trending.updated paper %zu",
-                          i);
+        cr_assert_str_eq (pbtest_text (paper->id, id, sizeof id), ids[i],
+                          "trending.updated paper %zu", i);
         cr_assert_float_eq (paper->score, scores[i], SCORE_TOLERANCE,
                             "trending.updated: %s scores %.9g, want %.9g", ids[i], paper->score,
                             scores[i]);
@@ -1873,14 +1632,14 @@ Test (rank, signals_count_their_rise_once)
     s_rank_start (1);
     s_rank_start (2);
 
-    answer_t *answer = s_signal (p, "github", 100);
-    cr_assert_eq (answer->reply.status, PB_OK, "%s", s_describe (answer));
+    pbtest_answer_t *answer = s_signal (p, "github", 100);
+    cr_assert_eq (answer->reply.status, PB_OK, "%s", pbtest_describe (answer));
     char text[160];
-    cr_assert_str_eq (s_text (answer->signal.paper, text, sizeof text), p);
-    cr_assert_str_eq (s_text (answer->signal.source, text, sizeof text), "github");
+    cr_assert_str_eq (pbtest_text (answer->signal.paper, text, sizeof text), p);
+    cr_assert_str_eq (pbtest_text (answer->signal.source, text, sizeof text), "github");
     cr_assert_float_eq (answer->signal.gain, 100, 1e-9);
     cr_assert_eq (answer->signal.at, now);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
     cr_assert_eq (s_event_count ("signal.recorded"), 1);
     s_signal_expect (p, "github", 100, 0);
     cr_assert_eq (s_event_count ("signal.recorded"), 1, "the same value made an event");
@@ -1893,7 +1652,7 @@ Test (rank, signals_count_their_rise_once)
 
     //  signal.observed, published by anyone, is heard by both workers and
     //  recorded once.
-    pb_publisher_t *publisher = pb_publisher_new (s_config);
+    pb_publisher_t *publisher = pb_publisher_new (s_stack.config);
     cr_assert (publisher);
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
@@ -1915,8 +1674,8 @@ Test (rank, signals_count_their_rise_once)
     events_t *events = s_events ("signal.recorded", &pb_signal_recorded_schema);
     const pb_signal_recorded_t *observed =
         (const pb_signal_recorded_t *)(events->items + 2 * events->size);
-    cr_assert_str_eq (s_text (observed->paper, text, sizeof text), q);
-    cr_assert_str_eq (s_text (observed->source, text, sizeof text), "github");
+    cr_assert_str_eq (pbtest_text (observed->paper, text, sizeof text), q);
+    cr_assert_str_eq (pbtest_text (observed->source, text, sizeof text), "github");
     cr_assert_float_eq (observed->gain, 50, 1e-9);
     cr_assert_eq (observed->at, now);
     s_events_free (&events);
@@ -1929,7 +1688,7 @@ Test (rank, signals_count_their_rise_once)
     answer = s_top ("trending", NULL);
     for (uint32_t i = 0; i < answer->top.papers.count; i++)
         cr_assert_eq (s_listed (answer, i)->upvotes, 0);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 }
 
 //  Hugging Face papers: their ids and upvotes, in the order trending must give.
@@ -1948,7 +1707,7 @@ static int s_compare_hf (const void *a, const void *b, void *arg)
     return strcmp (papers->ids[x], papers->ids[y]);
 }
 
-static bool s_check_follows_upvotes (const answer_t *answer, const void *arg, char *why,
+static bool s_check_follows_upvotes (const pbtest_answer_t *answer, const void *arg, char *why,
                                      size_t size)
 {
     const hf_papers_t *papers = arg;
@@ -1975,7 +1734,7 @@ static bool s_check_follows_upvotes (const answer_t *answer, const void *arg, ch
 Test (rank, hugging_face_upvotes_become_signals)
 {
     s_rank_start (1);
-    s_paperctl_ingest ("tests/data/hf/daily_papers-2024-10-25.json");
+    pbtest_paperctl_ingest ("tests/data/hf/daily_papers-2024-10-25.json");
 
     //  The file's papers and upvotes, read here.
     char *path = pbtest_repo_path ("tests/data/hf/daily_papers-2024-10-25.json");
@@ -2000,8 +1759,8 @@ Test (rank, hugging_face_upvotes_become_signals)
         const pb_signal_recorded_t *signal =
             (const pb_signal_recorded_t *)(events->items + e * events->size);
         char id[160], source[40];
-        s_text (signal->paper, id, sizeof id);
-        cr_assert_str_eq (s_text (signal->source, source, sizeof source), "hf");
+        pbtest_text (signal->paper, id, sizeof id);
+        cr_assert_str_eq (pbtest_text (signal->source, source, sizeof source), "hf");
         size_t f = 0;
         while (f < file.count && strcmp (file.ids[f], id) != 0)
             f++;
@@ -2028,7 +1787,7 @@ Test (rank, hugging_face_upvotes_become_signals)
                     "trending after the Hugging Face file");
 
     //  The same file again: no rise, no event.
-    s_paperctl_ingest ("tests/data/hf/daily_papers-2024-10-25.json");
+    pbtest_paperctl_ingest ("tests/data/hf/daily_papers-2024-10-25.json");
     cr_assert_eq (s_event_count ("signal.recorded"), 29);
 }
 
@@ -2039,13 +1798,11 @@ Test (rank, hugging_face_upvotes_become_signals)
 static void s_assert_rank_serves (pid_t pid, size_t live, const char *what)
 {
     int64_t started = zclock_mono ();
-    served_t workers = {0};
+    pbtest_served_t workers = {0};
     while (zclock_mono () - started < 10000) {
         int status;
         if (waitpid (pid, &status, WNOHANG) == pid) {
-            for (int i = 0; i < MAX_RANKS; i++)
-                if (s_ranks[i] == pid)
-                    s_ranks[i] = 0;
+            pbtest_service_forget (pid);
             cr_assert_fail ("%s: the rank worker exited (%s %d) instead of serving", what,
                             WIFSIGNALED (status) ? "signal" : "status",
                             WIFSIGNALED (status) ? WTERMSIG (status) : WEXITSTATUS (status));
@@ -2066,7 +1823,7 @@ Test (rank, starts_on_a_database_where_nothing_trends)
     pid_t pid = s_rank_spawn ();
     s_assert_rank_serves (pid, 1, "a start with nothing trending");
     s_vote_expect (true, "2605.90071", "alice", 1, true, true);
-    cr_assert (s_running (pid), "the rank worker exited");
+    cr_assert (pbtest_running (pid), "the rank worker exited");
 }
 
 Test (rank, passes_an_epoch_when_nothing_trends)
@@ -2081,28 +1838,29 @@ Test (rank, passes_an_epoch_when_nothing_trends)
     s_submit (papers, 1);
     pb_db_params_t params = {0};
     pb_db_params_int (&params, epoch - 950 * DAY_MS);
-    cr_assert_eq (pb_db_run (s_db,
+    cr_assert_eq (pb_db_run (s_stack.db,
                              "INSERT INTO signal_gain (paper_id, source, gain, observed_at)"
                              " VALUES ('2605.90081', 'hf', 1, to_timestamp ($1::float8 / 1000))",
                              &params),
-                  1, "%s", pb_db_error (s_db));
+                  1, "%s", pb_db_error (s_stack.db));
     pid_t pid = s_rank_spawn ();
     s_assert_rank_serves (pid, 1, "a start with a trace of heat");
-    answer_t *answer = s_top ("day", "2026-05-26");
+    pbtest_answer_t *answer = s_top ("day", "2026-05-26");
     s_assert_list (answer, (const char *[]){"2605.90081"}, 1, "day 2026-05-26 before the epoch");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 
     s_clock_ms (epoch + HOUR_MS);
     top_t day = {"day", "2026-05-26", -1, 100, NULL};
     s_top_body (&day);
     answer = s_call ("rank.top");
-    cr_assert_eq (answer->reply.status, PB_OK, "rank.top after the epoch: %s", s_describe (answer));
+    cr_assert_eq (answer->reply.status, PB_OK, "rank.top after the epoch: %s",
+                  pbtest_describe (answer));
     s_assert_list (answer, (const char *[]){"2605.90081"}, 1, "day 2026-05-26 after the epoch");
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
     answer = s_top ("trending", NULL);
     cr_assert_eq (answer->top.total, 0);
-    s_answer_free (&answer);
-    cr_assert (s_running (pid), "the rank worker exited at the epoch");
+    pbtest_answer_free (&answer);
+    cr_assert (pbtest_running (pid), "the rank worker exited at the epoch");
 }
 
 /* ==== Order and naming ==== */
@@ -2125,17 +1883,17 @@ Test (rank, pipelined_vote_unvote_vote_ends_with_the_vote)
             char user[32];
             snprintf (user, sizeof user, "crowd-%zu-%d", round, other);
             s_vote_body (&body, pb_str (paper), pb_str (user));
-            sent += pb_client_send (s_client, "rank.vote", body.data, body.size) > 0;
+            sent += pb_client_send (s_stack.client, "rank.vote", body.data, body.size) > 0;
         }
         s_vote_body (&body, pb_str (paper), pb_str (users[round]));
-        sent += pb_client_send (s_client, "rank.vote", body.data, body.size) > 0;
-        sent += pb_client_send (s_client, "rank.unvote", body.data, body.size) > 0;
-        sent += pb_client_send (s_client, "rank.vote", body.data, body.size) > 0;
+        sent += pb_client_send (s_stack.client, "rank.vote", body.data, body.size) > 0;
+        sent += pb_client_send (s_stack.client, "rank.unvote", body.data, body.size) > 0;
+        sent += pb_client_send (s_stack.client, "rank.vote", body.data, body.size) > 0;
         cr_assert_eq (sent, 53);
         for (size_t i = 0; i < sent; i++) {
             pb_reply_t reply = {0};
-            cr_assert_eq (pb_client_recv (s_client, CALL_MS, &reply), 0, "reply %zu of %zu", i,
-                          sent);
+            cr_assert_eq (pb_client_recv (s_stack.client, CALL_MS, &reply), 0, "reply %zu of %zu",
+                          i, sent);
             cr_assert_eq (reply.status, PB_OK, "%s", reply.error);
             pb_reply_reset (&reply);
         }
@@ -2154,12 +1912,12 @@ Test (rank, votes_counts_a_paper_as_soon_as_it_is_stored)
     //  is a paper, for rank.votes as for rank.vote.
     made_up_t papers[] = {{"2605.90101v1", "2026-05-26", NULL}};
     s_submit (papers, 1);
-    answer_t *answer = s_votes ((const char *[]){"2605.90101"}, 1, NULL);
+    pbtest_answer_t *answer = s_votes ((const char *[]){"2605.90101"}, 1, NULL);
     cr_assert_eq (answer->votes.missing.count, 0,
                   "rank.votes calls the paper just stored missing (not a paper)");
     cr_assert_eq (answer->votes.papers.count, 1);
     cr_assert_eq (s_counted (answer, 0)->upvotes, 0);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
 }
 
 Test (rank, a_paper_id_with_a_nul_byte_is_not_that_paper)
@@ -2169,13 +1927,13 @@ Test (rank, a_paper_id_with_a_nul_byte_is_not_that_paper)
     s_rank_start (1);
     //  "2605.90111", a NUL byte, "junk": 15 bytes that name no stored paper.
     s_vote_body (&s_body, (pb_str_t){"2605.90111\0junk", 15}, pb_str ("alice"));
-    answer_t *answer = s_call ("rank.vote");
+    pbtest_answer_t *answer = s_call ("rank.vote");
     char paper[160] = "";
     if (answer->reply.status == PB_OK)
-        s_text (answer->vote.paper, paper, sizeof paper);
+        pbtest_text (answer->vote.paper, paper, sizeof paper);
     cr_assert (answer->reply.status == PB_E_NOT_FOUND || answer->reply.status == PB_E_INVALID,
-               "a vote on '2605.90111\\0junk': %s, counted on paper '%s'", s_describe (answer),
+               "a vote on '2605.90111\\0junk': %s, counted on paper '%s'", pbtest_describe (answer),
                paper);
-    s_answer_free (&answer);
+    pbtest_answer_free (&answer);
     cr_assert_eq (s_count ("SELECT count(*) FROM vote", NULL), 0);
 }

@@ -255,3 +255,109 @@ void pbtest_wait_for_workers (const char *service, int live)
     cr_assert_eq (seen, live, "the bus shows %lld live %s workers, not %d", (long long)seen,
                   service, live);
 }
+
+bool pbtest_running (pid_t pid)
+{
+    int status;
+    return waitpid (pid, &status, WNOHANG) == 0;
+}
+
+void pbtest_paperctl_ingest (const char *file)
+{
+    char *program = pbtest_program ("paperctl");
+    char *path = pbtest_repo_path (file);
+    char *argv[] = {program, "ingest", path, NULL};
+    char output_path[] = "/tmp/pbtest-paperctl-XXXXXX";
+    close (mkstemp (output_path));
+    int status = pbtest_wait (pbtest_spawn (argv, NULL, output_path), 60000);
+    free (path);
+    free (program);
+    static char output[4096];
+    char *text = pbtest_read_file (output_path, NULL);
+    snprintf (output, sizeof output, "%s", text ? text : "");
+    free (text);
+    unlink (output_path);
+    cr_assert_eq (status, 0, "paperctl ingest %s: %s", file, output);
+}
+
+void pbtest_stack_start (pbtest_stack_t *stack, int heartbeat_ms, int wait_ms)
+{
+    pbtest_bus_environment (heartbeat_ms, wait_ms);
+    stack->url = pbtest_database_new (true);
+    setenv ("PAPERBUS_DATABASE_URL", stack->url, 1);
+    stack->db = pbtest_connect (stack->url);
+    stack->bus = pbtest_bus_start ();
+    char *program = pbtest_program ("ingest");
+    char *argv[] = {program, NULL};
+    stack->ingest = pbtest_spawn (argv, NULL, NULL);
+    free (program);
+    pbtest_wait_for_workers ("ingest", 1);
+    stack->config = pbtest_config ();
+    stack->client = pb_client_new (stack->config);
+    cr_assert (stack->client);
+}
+
+void pbtest_stack_stop (pbtest_stack_t *stack)
+{
+    if (stack->ingest > 0)
+        kill (stack->ingest, SIGKILL);
+    if (stack->bus > 0)
+        kill (stack->bus, SIGKILL);
+    pb_client_destroy (&stack->client);
+    pb_config_destroy (&stack->config);
+    pb_db_destroy (&stack->db);
+    free (stack->url);
+    *stack = (pbtest_stack_t){0};
+}
+
+#define MAX_SERVICE_WORKERS 4 //  service workers one test runs
+
+static pid_t s_service_workers[MAX_SERVICE_WORKERS]; //  started, not yet stopped
+
+pid_t pbtest_service_spawn (const char *name)
+{
+    char *program = pbtest_program (name);
+    char *argv[] = {program, NULL};
+    pid_t pid = pbtest_spawn (argv, NULL, NULL);
+    free (program);
+    for (int i = 0; i < MAX_SERVICE_WORKERS; i++)
+        if (s_service_workers[i] == 0) {
+            s_service_workers[i] = pid;
+            break;
+        }
+    return pid;
+}
+
+pid_t pbtest_service_start (const char *name, int live)
+{
+    pid_t pid = pbtest_service_spawn (name);
+    pbtest_wait_for_workers (name, live);
+    return pid;
+}
+
+void pbtest_service_stop (const char *name, pid_t pid, int signal, int wait_ms, int live)
+{
+    kill (pid, signal);
+    if (pbtest_wait (pid, wait_ms) < 0) {
+        kill (pid, SIGKILL);
+        pbtest_wait (pid, 5000);
+    }
+    pbtest_service_forget (pid);
+    pbtest_wait_for_workers (name, live);
+}
+
+void pbtest_service_forget (pid_t pid)
+{
+    for (int i = 0; i < MAX_SERVICE_WORKERS; i++)
+        if (s_service_workers[i] == pid)
+            s_service_workers[i] = 0;
+}
+
+void pbtest_services_kill_all (void)
+{
+    for (int i = 0; i < MAX_SERVICE_WORKERS; i++)
+        if (s_service_workers[i] > 0) {
+            kill (s_service_workers[i], SIGKILL);
+            s_service_workers[i] = 0;
+        }
+}

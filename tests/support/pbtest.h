@@ -54,4 +54,49 @@ void pbtest_wait_for_workers (const char *service, int live);
 //  Reads a whole file (NUL-terminated); the caller frees it. NULL if absent.
 char *pbtest_read_file (const char *path, size_t *size);
 
+//  True while PID has not exited.
+bool pbtest_running (pid_t pid);
+
+//  Runs paperctl ingest on FILE (a path in the repository), failing the test
+//  (with paperctl's output) unless it succeeds.
+void pbtest_paperctl_ingest (const char *file);
+
+//  What the integration suites run their tests against: a bus of their own
+//  and an ingest worker on a fresh database, and a client of that bus.
+typedef struct {
+    char *url;           //  of the database
+    pb_db_t *db;         //  a connection to it
+    pid_t bus, ingest;   //  the processes
+    pb_config_t *config; //  the environment's configuration
+    pb_client_t *client; //  a client of the bus
+} pbtest_stack_t;
+
+//  Starts STACK: the bus environment (HEARTBEAT_MS, WAIT_MS, as for
+//  pbtest_bus_environment), a migrated database that PAPERBUS_DATABASE_URL
+//  names, the bus, an ingest worker (once it is live) and a client. The
+//  programs started take the environment as it is, so set what they need first.
+void pbtest_stack_start (pbtest_stack_t *stack, int heartbeat_ms, int wait_ms);
+
+//  Kills STACK's processes and frees the rest of it.
+void pbtest_stack_stop (pbtest_stack_t *stack);
+
+//  Starts the service program NAME ("rank"), to be killed by
+//  pbtest_services_kill_all if still running. Returns its pid.
+pid_t pbtest_service_spawn (const char *name);
+
+//  Starts the service program NAME and waits until the bus shows LIVE
+//  workers of that service.
+pid_t pbtest_service_start (const char *name, int live);
+
+//  Sends SIGNAL to service worker PID, waits up to WAIT_MS for it to exit
+//  (then kills it) and for the bus to show LIVE workers of service NAME.
+void pbtest_service_stop (const char *name, pid_t pid, int signal, int wait_ms, int live);
+
+//  Takes PID off the service workers to kill: it has exited and been
+//  reaped, and its pid may already be another process's.
+void pbtest_service_forget (pid_t pid);
+
+//  Kills every service worker started and not yet stopped: for teardowns.
+void pbtest_services_kill_all (void);
+
 #endif
