@@ -264,20 +264,31 @@ void pb_subscriber_offer (pb_subscriber_t *self, const pb_event_t *event)
     s_receive (self, event);
 }
 
+//  Delivers what FOLLOW missed, up to its topic's head in the log.
+static void s_catch_up (pb_subscriber_t *self, follow_t *follow)
+{
+    int64_t head = pb_eventlog_head (self->db, follow->topic);
+    follow->stalled = false;
+    if (head > follow->position)
+        s_replay (self, follow, head);
+}
+
 void pb_subscriber_catch_up (pb_subscriber_t *self)
 {
     if (!self->db)
         return;
     self->last_catch_up = zclock_mono ();
     for (follow_t *follow = zlistx_first (self->follows); follow;
-         follow = zlistx_next (self->follows)) {
-        if (follow->unlogged)
-            continue;
-        int64_t head = pb_eventlog_head (self->db, follow->topic);
-        follow->stalled = false;
-        if (head > follow->position)
-            s_replay (self, follow, head);
-    }
+         follow = zlistx_next (self->follows))
+        if (!follow->unlogged)
+            s_catch_up (self, follow);
+}
+
+void pb_subscriber_catch_up_topic (pb_subscriber_t *self, const char *topic)
+{
+    follow_t *follow = s_follow_find (self, topic);
+    if (self->db && follow && !follow->unlogged)
+        s_catch_up (self, follow);
 }
 
 static int s_tick (zloop_t *loop, int timer_id, void *arg)

@@ -69,6 +69,9 @@ void pb_subscriber_attach (pb_subscriber_t *self, zloop_t *loop);
 //  Reads the log for every followed topic now, delivering what was missed.
 void pb_subscriber_catch_up (pb_subscriber_t *self);
 
+//  The same for TOPIC alone.
+void pb_subscriber_catch_up_topic (pb_subscriber_t *self, const char *topic);
+
 //  The last seq of TOPIC handed to the handler (-1 if not followed).
 int64_t pb_subscriber_position (pb_subscriber_t *self, const char *topic);
 

@@ -40,26 +40,30 @@ ledger_weights_t *ledger_weights_new (const char *text, char *error, size_t erro
     ledger_weights_t *self = calloc (1, sizeof *self);
     char *copy = strdup (text);
     char *save = NULL;
+    bool star_given = false;
     for (char *item = strtok_r (copy, ",", &save); item; item = strtok_r (NULL, ",", &save)) {
         char *equals = strchr (item, '=');
+        const char *value = equals ? equals + 1 : "";
         char *end = NULL;
-        double weight = equals ? strtod (equals + 1, &end) : NAN;
+        double weight = equals ? strtod (value, &end) : NAN;
         if (equals)
             *equals = '\0';
-        bool named = equals && (strcmp (item, "*") == 0 || s_source_valid (item));
-        if (!named || end == equals + 1 || *end || !(weight >= 0 && weight <= 1000))
+        bool star = strcmp (item, "*") == 0;
+        if (!equals || !(star || s_source_valid (item)) || end == value || *end ||
+            !(weight >= 0 && weight <= 1000))
             snprintf (error, error_size,
-                      "'%s' is not source=weight, a source of [a-z0-9_.-] (or *) with a weight "
-                      "from 0 to 1000",
-                      item);
-        else if (s_source_index (self, item) >= 0)
+                      "'%s%s%s' is not source=weight, a source of [a-z0-9_.-] (or *) with a "
+                      "weight from 0 to 1000",
+                      item, equals ? "=" : "", value);
+        else if (star ? star_given : s_source_index (self, item) >= 0)
             snprintf (error, error_size, "source '%s' is given twice", item);
-        else if (self->count == WEIGHTS_MAX && strcmp (item, "*") != 0)
+        else if (!star && self->count == WEIGHTS_MAX)
             snprintf (error, error_size, "more than %d sources", WEIGHTS_MAX);
         else {
-            if (strcmp (item, "*") == 0)
+            if (star) {
                 self->otherwise = weight;
-            else {
+                star_given = true;
+            } else {
                 snprintf (self->sources[self->count], sizeof self->sources[0], "%s", item);
                 self->weights[self->count++] = weight;
             }
@@ -220,7 +224,10 @@ static int s_votes (pb_db_t *db, void *arg)
         if (!vote)
             continue; //  cannot be: the row came from the batch
         vote->changed = true;
-        vote->known = true; //  stored after the check: the paper came meanwhile
+        //  Stored, so the paper exists, even if it came after the check.
+        for (size_t i = 0; i < batch->count; i++)
+            if (strcmp (batch->votes[i].paper, vote->paper) == 0)
+                batch->votes[i].known = true;
         if (!batch->up)
             vote->cast_at = strtoll (PQgetvalue (result, row, 2), NULL, 10);
         pb_vote_cast_t event = {.paper = pb_str (vote->paper),

@@ -316,7 +316,7 @@ static void s_vote_batch (const pb_request_t *requests, pb_response_t *responses
     for (size_t v = 0; v < valid; v++)
         unchanged |= votes[v].known && !votes[v].changed;
     if (unchanged)
-        pb_subscriber_catch_up (self->subscriber);
+        pb_subscriber_catch_up_topic (self->subscriber, "vote.cast");
     for (size_t v = 0; v < valid; v++) {
         pb_response_t *response = &responses[answer_of[v]];
         bool failed = false;

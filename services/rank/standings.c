@@ -8,6 +8,7 @@
 #include <time.h>
 
 #define HEAT_FLUSH 0x1p-900 //  heats below this are zero (no subnormal sums)
+#define KEY_BITS   20       //  significant bits of the heat the lists order by
 
 typedef struct {
     char *id;           //  "2501.01234"
@@ -228,18 +229,21 @@ size_t standings_paper_count (standings_t *self)
     return self->paper_count;
 }
 
-//  What the lists order a paper by: its heat rounded to 40 significant
-//  bits. Heats are float sums, and a rebuild adds in another order than a
-//  live worker (or once where the worker added and took away): the rounding
-//  keeps those last-bit differences from splitting a tie, so that workers
-//  order alike.
+//  What the lists order a paper by: its heat to KEY_BITS significant bits
+//  (about six digits). Heats are float sums: a rebuild adds in another
+//  order than a live worker, and a withdrawn vote leaves rounding dust of
+//  up to an ulp of the sum it was taken from. Rounding the key keeps that
+//  dust from splitting a tie between workers, unless it lands across a
+//  rounding boundary: a chance of about 2^(g - 33) when the withdrawn vote
+//  weighed 2^g times what is left (1 in 8000 at g = 20, 20 half-lives newer;
+//  by then what is left is far below the trending floor).
 static double s_key (double heat)
 {
     if (!(heat > 0))
         return 0;
     int exponent;
     double mantissa = frexp (heat, &exponent);
-    return ldexp (nearbyint (ldexp (mantissa, 40)), exponent - 40);
+    return ldexp (nearbyint (ldexp (mantissa, KEY_BITS)), exponent - KEY_BITS);
 }
 
 static ranking_entry_t s_entry (standings_t *self, uint32_t paper)
@@ -486,7 +490,11 @@ void standings_top (standings_t *self, standings_window_t window, int32_t day, s
         limit = page->total - offset;
     ranking_entry_t *entries = malloc (limit * sizeof *entries);
     page->count = ranking_page (ranking, offset, limit, entries);
-    for (size_t i = 0; i < page->count; i++)
-        hits[i] = (standings_hit_t){entries[i].paper, entries[i].upvotes, entries[i].score * decay};
+    //  The score shown is the heat itself, not the rounded key.
+    for (size_t i = 0; i < page->count; i++) {
+        const paper_t *paper = &self->papers[entries[i].paper];
+        hits[i] = (standings_hit_t){entries[i].paper, entries[i].upvotes,
+                                    (paper->vote_heat + paper->signal_heat) * decay};
+    }
     free (entries);
 }

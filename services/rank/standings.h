@@ -19,9 +19,11 @@
     the lists are kept sorted as they do and never recomputed. A paper
     leaves the trending list when its score falls below TRENDING_FLOOR.
 
-    The lists order papers by their heat rounded to 40 significant bits, so
-    that rounding differences between float sums (a rebuild adds in another
-    order than a live worker) cannot split a tie between workers.
+    The lists order papers by their heat rounded to 20 significant bits
+    (scores equal to six digits are ties, broken by upvotes and id), so that
+    rounding differences between float sums (a rebuild adds in another order
+    than a live worker; a withdrawn vote leaves dust) cannot split a tie
+    between workers.
 
     To keep the sums in range, heats are stored relative to an epoch E
     (a multiple of EPOCH_SPAN half-lives): heat = sum of 2^((t - E) / H),

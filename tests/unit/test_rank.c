@@ -438,4 +438,8 @@ Test (ledger, signal_weights_are_read_and_checked)
     }
     cr_assert_null (ledger_weights_new ("hf=1,github=2,hf=3", error, sizeof error));
     cr_assert_str_eq (error, "source 'hf' is given twice");
+    cr_assert_null (ledger_weights_new ("*=1,hf=2,*=3", error, sizeof error));
+    cr_assert_str_eq (error, "source '*' is given twice");
+    cr_assert_null (ledger_weights_new ("hf=abc", error, sizeof error));
+    cr_assert (strstr (error, "'hf=abc' is not source=weight"), "%s", error);
 }
