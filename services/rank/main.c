@@ -131,9 +131,12 @@ static int s_on_signal_recorded (const pb_event_t *event, void *arg)
     if (s_event_body (event, &pb_signal_recorded_schema, &body, arena) == 0) {
         char *id = pb_str_dup (body.paper);
         char *source = pb_str_dup (body.source);
-        bool failed;
-        uint32_t paper = s_paper (self, id, &failed);
-        if (!(body.gain >= 0 && body.gain <= SIGNAL_VALUE_MAX))
+        bool failed = false;
+        uint32_t paper = STANDINGS_NO_PAPER;
+        bool sane = body.gain >= 0 && body.gain <= SIGNAL_VALUE_MAX;
+        if (sane)
+            paper = s_paper (self, id, &failed);
+        if (!sane)
             pb_error ("signal.recorded %lld has a gain of %g; skipped", (long long)event->seq,
                       body.gain);
         else if (failed)
