@@ -160,30 +160,48 @@ typedef struct {
     ledger_events_t *events;
 } vote_batch_t;
 
-//  The first vote of the batch for PAPER and USER not yet marked changed
-//  (a batch may name one vote twice; the first counts).
-static ledger_vote_t *s_vote_of (vote_batch_t *batch, const char *paper, const char *user)
+//  The first position in the batch's order whose vote does not come before
+//  PAPER (and USER, when given).
+static size_t s_lower_bound (vote_batch_t *batch, const char *paper, const char *user)
 {
     size_t low = 0, high = batch->count;
     while (low < high) {
         size_t middle = low + (high - low) / 2;
         ledger_vote_t *vote = &batch->votes[batch->order[middle]];
         int order = strcmp (vote->paper, paper);
-        if (!order)
+        if (!order && user)
             order = strcmp (vote->user, user);
         if (order < 0)
             low = middle + 1;
         else
             high = middle;
     }
-    for (; low < batch->count; low++) {
-        ledger_vote_t *vote = &batch->votes[batch->order[low]];
+    return low;
+}
+
+//  The first vote of the batch for PAPER and USER not yet marked changed
+//  (a batch may name one vote twice; the first counts).
+static ledger_vote_t *s_vote_of (vote_batch_t *batch, const char *paper, const char *user)
+{
+    for (size_t at = s_lower_bound (batch, paper, user); at < batch->count; at++) {
+        ledger_vote_t *vote = &batch->votes[batch->order[at]];
         if (strcmp (vote->paper, paper) || strcmp (vote->user, user))
             break;
         if (!vote->changed)
             return vote;
     }
     return NULL;
+}
+
+//  Marks every vote of the batch for PAPER as for a stored paper.
+static void s_mark_known (vote_batch_t *batch, const char *paper)
+{
+    for (size_t at = s_lower_bound (batch, paper, NULL); at < batch->count; at++) {
+        ledger_vote_t *vote = &batch->votes[batch->order[at]];
+        if (strcmp (vote->paper, paper))
+            break;
+        vote->known = true;
+    }
 }
 
 static int s_votes (pb_db_t *db, void *arg)
@@ -206,9 +224,7 @@ static int s_votes (pb_db_t *db, void *arg)
     if (!result)
         goto done;
     for (int row = 0; row < PQntuples (result); row++)
-        for (size_t i = 0; i < batch->count; i++)
-            if (strcmp (batch->votes[i].paper, PQgetvalue (result, row, 0)) == 0)
-                batch->votes[i].known = true;
+        s_mark_known (batch, PQgetvalue (result, row, 0));
     PQclear (result);
     pb_db_params_array (&params, users);
     if (batch->up)
@@ -225,9 +241,7 @@ static int s_votes (pb_db_t *db, void *arg)
             continue; //  cannot be: the row came from the batch
         vote->changed = true;
         //  Stored, so the paper exists, even if it came after the check.
-        for (size_t i = 0; i < batch->count; i++)
-            if (strcmp (batch->votes[i].paper, vote->paper) == 0)
-                batch->votes[i].known = true;
+        s_mark_known (batch, vote->paper);
         if (!batch->up)
             vote->cast_at = strtoll (PQgetvalue (result, row, 2), NULL, 10);
         pb_vote_cast_t event = {.paper = pb_str (vote->paper),
