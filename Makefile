@@ -12,7 +12,7 @@
 MODE ?= release
 BUILD := build/$(MODE)
 
-PACKAGES := libczmq libzmq msgpack libpq jansson yajl libxml-2.0 libcurl libzstd
+PACKAGES := libczmq libzmq msgpack libpq jansson yajl libxml-2.0 libcurl libzstd libsodium
 CC ?= cc
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 ifeq ($(MODE),asan)

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EVENTS_PAGE    1000
@@ -54,6 +55,17 @@ static void s_usage (FILE *out)
              "  trending [--window day|week|month|trending] [--date YYYY-MM-DD] [--limit N]\n"
              "           [--offset N] [--user U] [--json]\n"
              "                        the top papers of a day, week or month, or trending now\n"
+             "  subscribe EMAIL [--query Q] [--category C]... [--author A]... [--trending N]\n"
+             "            [--daily|--weekly] [--hour H] [--time-zone TZ] [--json]\n"
+             "                        ask for digests; a confirmation mail goes to EMAIL first\n"
+             "  confirm TOKEN         confirm a subscription (the token of the mailed link)\n"
+             "  unsubscribe EMAIL | --token TOKEN\n"
+             "                        delete a subscription, with its address and history\n"
+             "  digests run [--now] [--no-wait] [--timeout S] [--json]\n"
+             "                        queue the digests due (--now: before their hour too), wait\n"
+             "                        until they are sent\n"
+             "  digests status [--json]\n"
+             "                        subscriptions and mails, by state\n"
              "  events                list the event log's topics and their last seq\n"
              "  events TOPIC [--after SEQ] [--limit N] [--follow]\n"
              "                        print TOPIC's events, one per line: SEQ TOPIC JSON\n"
@@ -477,6 +489,229 @@ static int s_trending_command (pb_config_t *config, int argc, char **argv)
 usage:
     json_decref (request);
     return 2;
+}
+
+/* ==== subscribe, confirm, unsubscribe, digests ==== */
+
+//  Prints REPLY as JSON when AS_JSON; returns whether it did.
+static bool s_print_json (json_t *reply, bool as_json)
+{
+    if (!as_json)
+        return false;
+    char *text = json_dumps (reply, JSON_COMPACT);
+    printf ("%s\n", text);
+    free (text);
+    return true;
+}
+
+static void s_print_time (const char *label, json_int_t ms)
+{
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm tm;
+    char text[32];
+    gmtime_r (&seconds, &tm);
+    strftime (text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
+    printf ("%s%s", label, text);
+}
+
+static int s_subscribe_command (pb_config_t *config, int argc, char **argv)
+{
+    json_t *request = json_object ();
+    json_t *categories = json_array (), *authors = json_array ();
+    bool as_json = false;
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        if (strcmp (argv[i], "--json") == 0)
+            as_json = true;
+        else if (strcmp (argv[i], "--daily") == 0 || strcmp (argv[i], "--weekly") == 0)
+            json_object_set_new (request, "cadence", json_string (argv[i] + 2));
+        else if (strcmp (argv[i], "--query") == 0 && has_value)
+            json_object_set_new (request, "query", json_string (argv[++i]));
+        else if (strcmp (argv[i], "--category") == 0 && has_value)
+            json_array_append_new (categories, json_string (argv[++i]));
+        else if (strcmp (argv[i], "--author") == 0 && has_value)
+            json_array_append_new (authors, json_string (argv[++i]));
+        else if (strcmp (argv[i], "--trending") == 0 && has_value)
+            json_object_set_new (request, "trending",
+                                 json_integer (s_number_option ("--trending", argv[++i], 50)));
+        else if (strcmp (argv[i], "--hour") == 0 && has_value)
+            json_object_set_new (request, "hour",
+                                 json_integer (s_number_option ("--hour", argv[++i], 23)));
+        else if (strcmp (argv[i], "--time-zone") == 0 && has_value)
+            json_object_set_new (request, "time_zone", json_string (argv[++i]));
+        else if (!json_object_get (request, "email") && argv[i][0] != '-')
+            json_object_set_new (request, "email", json_string (argv[i]));
+        else
+            goto usage;
+    }
+    if (!json_object_get (request, "email"))
+        goto usage;
+    if (json_array_size (categories))
+        json_object_set (request, "categories", categories);
+    if (json_array_size (authors))
+        json_object_set (request, "authors", authors);
+    json_t *reply = s_call_json (config, "notify.subscribe", request);
+    rc = reply ? 0 : 1;
+    if (reply && !s_print_json (reply, as_json)) {
+        printf ("a confirmation mail is on its way to %s; nothing else is sent before its link "
+                "is followed (it works until ",
+                json_string_value (json_object_get (reply, "email")));
+        s_print_time ("", json_integer_value (json_object_get (reply, "expires_at")));
+        printf (")\n");
+    }
+    json_decref (reply);
+    goto done;
+usage:
+    fprintf (stderr, "usage: paperctl subscribe EMAIL [--query Q] [--category C]... "
+                     "[--author A]... [--trending N] [--daily|--weekly] [--hour H] "
+                     "[--time-zone TZ] [--json]\n");
+done:
+    json_decref (categories);
+    json_decref (authors);
+    json_decref (request);
+    return rc;
+}
+
+static int s_confirm_command (pb_config_t *config, int argc, char **argv)
+{
+    bool as_json = argc == 3 && strcmp (argv[2], "--json") == 0;
+    if (argc != 2 && !as_json) {
+        fprintf (stderr, "usage: paperctl confirm TOKEN [--json]\n");
+        return 2;
+    }
+    json_t *request = json_pack ("{s:s}", "token", argv[1]);
+    json_t *reply = s_call_json (config, "notify.confirm", request);
+    json_decref (request);
+    if (!reply)
+        return 1;
+    if (!s_print_json (reply, as_json))
+        printf ("%s is subscribed: %s digests at %02lld:00 %s\n",
+                json_string_value (json_object_get (reply, "email")),
+                json_string_value (json_object_get (reply, "cadence")),
+                (long long)json_integer_value (json_object_get (reply, "hour")),
+                json_string_value (json_object_get (reply, "time_zone")));
+    json_decref (reply);
+    return 0;
+}
+
+static int s_unsubscribe_command (pb_config_t *config, int argc, char **argv)
+{
+    json_t *request = NULL;
+    if (argc == 2 && argv[1][0] != '-')
+        request = json_pack ("{s:s}", "email", argv[1]);
+    else if (argc == 3 && strcmp (argv[1], "--token") == 0)
+        request = json_pack ("{s:s}", "token", argv[2]);
+    else {
+        fprintf (stderr, "usage: paperctl unsubscribe EMAIL | --token TOKEN\n");
+        return 2;
+    }
+    json_t *reply = s_call_json (config, "notify.unsubscribe", request);
+    json_decref (request);
+    if (!reply)
+        return 1;
+    printf ("%s\n", json_is_true (json_object_get (reply, "removed"))
+                        ? "unsubscribed: the address and its history are deleted"
+                        : "there was no subscription to delete");
+    json_decref (reply);
+    return 0;
+}
+
+//  Prints the counts of a notify.status reply.
+static void s_print_digest_counts (json_t *status)
+{
+    static const char *const names[] = {"queued", "retrying", "sent", "empty", "failed", "bounced"};
+    static const char *const labels[] = {"due", "retrying later", "sent", "nothing new",
+                                         "given up", "bounced"};
+    const char *separator = "";
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        json_int_t count = json_integer_value (json_object_get (status, names[i]));
+        if (count || i == 2) {
+            printf ("%s%lld %s", separator, (long long)count, labels[i]);
+            separator = ", ";
+        }
+    }
+    printf ("\n");
+}
+
+static int s_digests_command (pb_config_t *config, int argc, char **argv)
+{
+    bool run = argc >= 2 && strcmp (argv[1], "run") == 0;
+    bool status = argc >= 2 && strcmp (argv[1], "status") == 0;
+    bool force = false, wait = true, as_json = false;
+    long timeout_s = 600;
+    for (int i = 2; i < argc && (run || status); i++) {
+        if (run && strcmp (argv[i], "--now") == 0)
+            force = true;
+        else if (run && strcmp (argv[i], "--no-wait") == 0)
+            wait = false;
+        else if (run && strcmp (argv[i], "--timeout") == 0 && i + 1 < argc)
+            timeout_s = s_number_option ("--timeout", argv[++i], 86400);
+        else if (strcmp (argv[i], "--json") == 0)
+            as_json = true;
+        else
+            run = status = false;
+    }
+    if (!run && !status) {
+        fprintf (stderr, "usage: paperctl digests run [--now] [--no-wait] [--timeout S] [--json]\n"
+                         "       paperctl digests status [--json]\n");
+        return 2;
+    }
+    if (status) {
+        json_t *request = json_object ();
+        json_t *reply = s_call_json (config, "notify.status", request);
+        json_decref (request);
+        if (!reply)
+            return 1;
+        if (!s_print_json (reply, as_json)) {
+            printf ("%lld subscriptions (%lld bouncing), %lld waiting for confirmation; mails: ",
+                    (long long)json_integer_value (json_object_get (reply, "subscriptions")),
+                    (long long)json_integer_value (json_object_get (reply, "bouncing")),
+                    (long long)json_integer_value (json_object_get (reply, "pending")));
+            s_print_digest_counts (reply);
+        }
+        json_decref (reply);
+        return 0;
+    }
+    json_t *request = json_pack ("{s:b}", "now", force);
+    json_t *queued = s_call_json (config, "notify.run", request);
+    json_decref (request);
+    if (!queued)
+        return 1;
+    json_int_t count = json_integer_value (json_object_get (queued, "queued"));
+    if (!as_json)
+        printf ("%lld digest%s queued\n", (long long)count, count == 1 ? "" : "s");
+    //  Then wait until each of them is sent, found empty, or set aside.
+    json_t *progress = json_pack ("{s:O,s:O}", "first_job", json_object_get (queued, "first_job"),
+                                  "last_job", json_object_get (queued, "last_job"));
+    json_t *reply = NULL;
+    int64_t deadline = zclock_mono () + timeout_s * 1000;
+    int rc = 0;
+    while (count > 0 && wait) {
+        json_decref (reply);
+        reply = s_call_json (config, "notify.status", progress);
+        if (!reply) {
+            rc = 1;
+            break;
+        }
+        if (json_integer_value (json_object_get (reply, "queued")) == 0)
+            break;
+        if (zclock_mono () > deadline || pb_service_stopping ()) {
+            fprintf (stderr, "paperctl: %lld digests are still due after %ld s\n",
+                     (long long)json_integer_value (json_object_get (reply, "queued")), timeout_s);
+            rc = 1;
+            break;
+        }
+        zclock_sleep (200);
+    }
+    if (reply && !s_print_json (reply, as_json))
+        s_print_digest_counts (reply);
+    else if (!reply && as_json)
+        s_print_json (queued, true);
+    json_decref (reply);
+    json_decref (progress);
+    json_decref (queued);
+    return rc;
 }
 
 /* ==== status ==== */
@@ -1275,6 +1510,14 @@ int main (int argc, char **argv)
         rc = s_vote_command (config, argc - 1, argv + 1, strcmp (command, "vote") == 0);
     else if (strcmp (command, "trending") == 0)
         rc = s_trending_command (config, argc - 1, argv + 1);
+    else if (strcmp (command, "subscribe") == 0)
+        rc = s_subscribe_command (config, argc - 1, argv + 1);
+    else if (strcmp (command, "confirm") == 0)
+        rc = s_confirm_command (config, argc - 1, argv + 1);
+    else if (strcmp (command, "unsubscribe") == 0)
+        rc = s_unsubscribe_command (config, argc - 1, argv + 1);
+    else if (strcmp (command, "digests") == 0)
+        rc = s_digests_command (config, argc - 1, argv + 1);
     else if (strcmp (command, "migrate") == 0)
         rc = s_migrate (config);
     else if (strcmp (command, "config") == 0) {
