@@ -28,6 +28,11 @@ pg_port=${PAPERBUS_PG_PORT:-5433}
 pg_user=paperbus
 database=paperbus
 external_url=${DATABASE_URL:-}
+# notify mails through PAPERBUS_SMTP_URL; unless PAPERBUS_MAIL_CATCHER is
+# off, a development mail catcher listens there and keeps every mail as an
+# .eml file under $var/mail, so that a newcomer sees what is sent.
+export PAPERBUS_SMTP_URL=${PAPERBUS_SMTP_URL:-smtp://127.0.0.1:2525}
+mail_catcher=${PAPERBUS_MAIL_CATCHER:-on}
 
 # Services in start order; each is started only if it has been built.
 services=(bus ingest index rank notify gateway)
@@ -189,8 +194,31 @@ check_ports() {
     done
 }
 
+# The mail catcher, on the host and port of PAPERBUS_SMTP_URL.
+mail_catcher_up() {
+    [ "$mail_catcher" != off ] || return 0
+    [ -x "$bin/notify" ] || return 0
+    service_pid mailcatcher >/dev/null && return 0
+    local address=${PAPERBUS_SMTP_URL#smtp://}
+    address=${address%%/*}
+    case "$address" in
+    127.0.0.1:[0-9]*) ;;
+    *) die "the mail catcher listens on 127.0.0.1 only; PAPERBUS_SMTP_URL is $PAPERBUS_SMTP_URL (set PAPERBUS_MAIL_CATCHER=off to send through that server)" ;;
+    esac
+    local port=${address#127.0.0.1:}
+    if port_taken "$port"; then
+        die "port $port (mail catcher) is already taken on 127.0.0.1; set PAPERBUS_SMTP_URL to smtp://127.0.0.1:ANOTHER_PORT, or PAPERBUS_MAIL_CATCHER=off"
+    fi
+    mkdir -p "$var/run" "$var/log" "$var/mail"
+    nohup /usr/bin/python3 "$root/deploy/mailcatcher.py" --port "$port" --dir "$var/mail" \
+        >>"$var/log/mailcatcher.log" 2>&1 &
+    echo $! >"$var/run/mailcatcher.pid"
+    say "started the mail catcher on 127.0.0.1:$port (pid $!); mails go to $var/mail/"
+}
+
 services_up() {
     mkdir -p "$var/run" "$var/log"
+    mail_catcher_up
     local name
     for name in "${services[@]}"; do
         [ -x "$bin/$name" ] || continue
@@ -204,9 +232,11 @@ services_up() {
 
 services_down() {
     local name pid index
-    # Stop in reverse order: the front first, the bus last.
-    for ((index = ${#services[@]} - 1; index >= 0; index--)); do
-        name=${services[$index]}
+    # Stop in reverse order: the front first, the bus last, then the mail
+    # catcher (notify may be sending).
+    local stopping=("mailcatcher" "${services[@]}")
+    for ((index = ${#stopping[@]} - 1; index >= 0; index--)); do
+        name=${stopping[$index]}
         pid=$(service_pid "$name") || { rm -f "$var/run/$name.pid"; continue; }
         kill -TERM "$pid" 2>/dev/null || true
         for _ in $(seq 100); do
@@ -231,8 +261,10 @@ status() {
     else
         echo "postgresql  stopped"
     fi
-    for name in "${services[@]}"; do
-        if [ ! -x "$bin/$name" ]; then
+    for name in "${services[@]}" mailcatcher; do
+        if [ "$name" = mailcatcher ] && [ "$mail_catcher" = off ]; then
+            continue
+        elif [ "$name" != mailcatcher ] && [ ! -x "$bin/$name" ]; then
             continue
         elif pid=$(service_pid "$name"); then
             echo "$(printf '%-11s' "$name") running     pid $pid  log $var/log/$name.log"
@@ -245,6 +277,7 @@ status() {
     echo "bus           ${PAPERBUS_BUS_REQUESTS:-tcp://127.0.0.1:5555} (requests)," \
         "${PAPERBUS_BUS_EVENTS_IN:-tcp://127.0.0.1:5556} (events in)," \
         "${PAPERBUS_BUS_EVENTS_OUT:-tcp://127.0.0.1:5557} (events out)"
+    echo "mail          $PAPERBUS_SMTP_URL$([ "$mail_catcher" = off ] || echo " (the mail catcher: every mail is an .eml file in $var/mail/)")"
     if [ -x "$bin/gateway" ]; then
         echo "web page      http://127.0.0.1:${PAPERBUS_HTTP_PORT:-8080}/"
     else

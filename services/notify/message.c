@@ -448,10 +448,13 @@ static int s_text_papers (message_t *text, const char *heading, const message_pa
         return -1;
     for (size_t i = 0; i < count; i++) {
         const message_paper_t *paper = &papers[i];
-        if (s_format (text, "%zu. %s\n   %s\n   %s%s%s\n   ", i + 1, paper->title,
-                      paper->authors, paper->categories, paper->published ? " | " : "",
-                      paper->published ? paper->published : "") ||
-            s_paper_url (text, public_url, paper->id) || s_text (text, "\n\n"))
+        const char *day = paper->published ? paper->published : "";
+        const char *separator = *paper->categories && *day ? " | " : "";
+        if (s_format (text, "%zu. %s\n   %s\n", i + 1, paper->title, paper->authors) ||
+            ((*paper->categories || *day) &&
+             s_format (text, "   %s%s%s\n", paper->categories, separator, day)) ||
+            s_text (text, "   ") || s_paper_url (text, public_url, paper->id) ||
+            s_text (text, "\n\n"))
             return -1;
     }
     return 0;
@@ -472,7 +475,8 @@ static int s_html_papers (message_t *html, const char *heading, const message_pa
             s_text (html, "\" style=\"font-weight:bold\">") || s_html (html, paper->title) ||
             s_text (html, "</a><br>\n<span>") || s_html (html, paper->authors) ||
             s_text (html, "</span><br>\n<small>") || s_html (html, paper->categories) ||
-            (paper->published && (s_text (html, " &middot; ") || s_html (html, paper->published))) ||
+            (paper->published &&
+             ((*paper->categories && s_text (html, " &middot; ")) || s_html (html, paper->published))) ||
             (s_arxiv (paper->id) && (s_text (html, " &middot; <a href=\"https://arxiv.org/abs/") ||
                                      s_html (html, paper->id) || s_text (html, "\">arXiv</a>"))) ||
             s_text (html, "</small>"))
