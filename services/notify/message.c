@@ -162,15 +162,19 @@ int message_append_header (message_t *message, const char *name, const char *val
         }
         return s_text (message, "\r\n");
     }
-    //  Encoded words of whole UTF-8 characters, one per folded line; a
-    //  control character (none should get here) becomes a space.
+    //  Encoded words of whole UTF-8 characters, one per folded line, each
+    //  line at most 76 characters (RFC 2047); a control character (none
+    //  should get here) becomes a space.
     size_t length = strlen (value);
     size_t start = 0;
     while (start < length) {
+        //  The line holds the column, "=?UTF-8?B?", the base64 and "?=".
+        size_t room = QP_LINE_MAX - (start == 0 ? column + 1 : 1) - 12;
+        size_t bytes = room / 4 * 3 < WORD_BYTES_MAX ? room / 4 * 3 : WORD_BYTES_MAX;
         size_t end = start;
         while (end < length) {
             size_t next = end + s_utf8_length ((unsigned char)value[end]);
-            if (next > length || next - start > WORD_BYTES_MAX)
+            if (next > length || next - start > bytes)
                 break;
             end = next;
         }
@@ -307,7 +311,8 @@ bool message_sender_valid (const char *sender, char address[MESSAGE_ADDRESS_MAX 
         const char *close = strchr (open, '>');
         if (!close || close[1] != 0)
             return false;
-        for (const char *c = sender; c < open; c++)
+        for (const unsigned char *c = (const unsigned char *)sender; c < (const unsigned char *)open;
+             c++)
             if (*c < 32 || *c == '"' || *c == 127)
                 return false;
         start = open + 1;
