@@ -19,6 +19,7 @@ export PAPERBUS_PG_PORT=$(free_port)
 export PAPERBUS_BUS_REQUESTS="tcp://127.0.0.1:$(free_port)"
 export PAPERBUS_BUS_EVENTS_IN="tcp://127.0.0.1:$(free_port)"
 export PAPERBUS_BUS_EVENTS_OUT="tcp://127.0.0.1:$(free_port)"
+export PAPERBUS_SMTP_URL="smtp://127.0.0.1:$(free_port)"
 export PAPERBUS_LOG_LEVEL=warn
 test_database_url=$PAPERBUS_DATABASE_URL
 unset PAPERBUS_DATABASE_URL DATABASE_URL
@@ -63,6 +64,39 @@ grep -q '"hits":\[{"id":"2410\.[0-9]*","title"' <<<"$trending" ||
     fail "trending does not list the sample's Hugging Face papers: $trending"
 ok "rank: the sample's Hugging Face papers trend"
 
+# The newcomer's mail: the catcher keeps what notify sends under var/mail.
+grep -q "^notify *running" "$work/up.log" || fail "notify is not running: $(cat "$work/up.log")"
+grep -q "^mailcatcher *running" "$work/up.log" || fail "the mail catcher is not running: $(cat "$work/up.log")"
+mail="$work/var/mail"
+mail_with() { # waits for a mail file holding $1; prints its name
+    local file
+    for _ in $(seq 100); do
+        file=$(grep -l -- "$1" "$mail"/*.eml 2>/dev/null | head -n 1) && [ -n "$file" ] && {
+            echo "$file"
+            return 0
+        }
+        sleep 0.1
+    done
+    return 1
+}
+"$paperctl" subscribe newcomer@example.org >/dev/null || fail "paperctl subscribe failed"
+confirmation=$(mail_with "To: newcomer@example.org") || fail "no confirmation mail in $mail"
+token=$(/usr/bin/python3 -c '
+import email, email.policy, re, sys
+message = email.message_from_binary_file(open(sys.argv[1], "rb"), policy=email.policy.default)
+print(re.search(r"paperctl confirm (\S+)", message.get_body(("plain",)).get_content()).group(1))
+' "$confirmation") || fail "no token in the confirmation mail"
+"$paperctl" confirm "$token" | grep -q "newcomer@example.org is subscribed" || fail "confirm failed"
+"$paperctl" digests run --now | grep -q "1 sent" || fail "the digest was not sent"
+digest=$(mail_with "List-Unsubscribe-Post: List-Unsubscribe=One-Click") || fail "no digest in $mail"
+grep -q "^To: newcomer@example.org" "$digest" || fail "the digest went elsewhere"
+grep -q "Trending now" "$digest" || fail "the digest has no trending papers"
+"$paperctl" unsubscribe newcomer@example.org | grep -q "^unsubscribed" || fail "unsubscribe failed"
+left=$(psql "$("$stack" env | sed 's/^PAPERBUS_DATABASE_URL=//')" -tAX -c \
+    "SELECT (SELECT count(*) FROM subscription) + (SELECT count(*) FROM mail_job)")
+[ "$left" = 0 ] || fail "the address left rows behind: $left"
+ok "notify: confirmation, digest (in var/mail, through the mail catcher) and unsubscribe"
+
 url=$("$stack" env | sed 's/^PAPERBUS_DATABASE_URL=//')
 papers=$(psql "$url" -tAX -c "SELECT count(*) FROM paper")
 [ "$papers" = 836 ] || fail "want 836 papers, the database has $papers"
@@ -75,6 +109,7 @@ ok "a second up is harmless"
 status=$("$stack" status)
 grep -q "^postgresql  stopped" <<<"$status" || fail "PostgreSQL still runs after down: $status"
 grep -q "^bus *stopped" <<<"$status" || fail "the bus still runs after down: $status"
+grep -q "^mailcatcher *stopped" <<<"$status" || fail "the mail catcher still runs after down: $status"
 ok "down stops everything"
 
 # With DATABASE_URL: no private cluster, the given database is used.
