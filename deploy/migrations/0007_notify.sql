@@ -64,12 +64,28 @@ CREATE TABLE mail_job (
     last_error      text,
     papers          integer     NOT NULL DEFAULT 0,
     done_at         timestamptz,
+    run_id          bigint,
     UNIQUE (subscription_id, period),
     CHECK ((kind = 'digest') = (subscription_id IS NOT NULL AND period IS NOT NULL)),
     CHECK ((kind = 'confirm') = (request_hash IS NOT NULL))
 );
 CREATE INDEX mail_job_due ON mail_job (due_at, id) WHERE state = 'queued';
 CREATE INDEX mail_job_email ON mail_job (email);
+CREATE INDEX mail_job_run ON mail_job (run_id) WHERE run_id IS NOT NULL;
+
+-- A request to queue the digests due (notify.run, `paperctl digests run`):
+-- the scheduler works through the subscriptions in chunks, taking AT for
+-- now, marks each job with the run, and sets done_at at the end, so that
+-- whoever asked can follow its digests.
+CREATE TABLE digest_run (
+    id           bigserial   PRIMARY KEY,
+    forced       boolean     NOT NULL,
+    at           timestamptz NOT NULL,
+    requested_at timestamptz NOT NULL DEFAULT now (),
+    queued       bigint      NOT NULL DEFAULT 0,
+    done_at      timestamptz
+);
+CREATE INDEX digest_run_pending ON digest_run (id) WHERE done_at IS NULL;
 
 -- The mark a sender commits just before it ends a message's DATA (the final
 -- dot), from a second connection, and only if no mark exists yet: so at most
@@ -91,8 +107,8 @@ CREATE TABLE digest_paper (
     PRIMARY KEY (subscription_id, paper_id)
 );
 
--- The scheduler's lease: one notify process at a time queues digests on
--- the clock.
+-- The scheduler's lease: one notify process at a time queues digests, on
+-- the clock and for digest_run requests.
 CREATE TABLE notify_lease (
     name       text        PRIMARY KEY,
     holder     text        NOT NULL,

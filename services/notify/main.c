@@ -2,11 +2,12 @@
 
     Serves notify.subscribe (a request, and its confirmation mail: double
     opt-in), notify.confirm, notify.unsubscribe (by address, or by the
-    signed token of the link in every digest), notify.run (queue the
+    signed token of the link in every digest), notify.run (ask for the
     digests due now, `paperctl digests run`) and notify.status.
 
-    Every notify process runs the scheduler's clock, and the one holding
-    the lease in PostgreSQL queues the digests that are due (schedule.h).
+    Every notify process runs a scheduler thread, and the one holding the
+    lease in PostgreSQL queues the digests that are due, on its clock and
+    for each run that notify.run records (schedule.h).
     Each process also runs PAPERBUS_NOTIFY_SENDERS sender threads, which
     claim due mails from PostgreSQL, ask index and rank what is new, and
     hand the mails to the SMTP server, each digest once (sender.h). So
@@ -32,8 +33,6 @@ typedef struct {
     pb_client_t *client;        //  to ask the index whether a query parses
     digest_source_t *source;    //  the same, through digest.h
     subscriptions_key_t key;    //  signs unsubscribe links
-    char holder[128];           //  this process, as the scheduler lease names it
-    int64_t schedule_ms;        //  scheduler tick
 } notify_t;
 
 /* ==== Requests ==== */
@@ -167,16 +166,13 @@ static int s_run (const pb_request_t *request, pb_response_t *response, void *ar
     pb_digests_run_request_t body;
     if (s_decode (request, &pb_digests_run_request_schema, &body, arena, response) == 0) {
         bool force = pb_has (&body, PB_digests_run_request_now) && body.now;
-        schedule_run_t run;
-        if (schedule_queue (self->db, pb_clock_now_ms (), force, &run))
-            pb_response_error (response, PB_E_UNAVAILABLE, "digests could not be queued: %s",
+        int64_t run = schedule_request_run (self->db, pb_clock_now_ms (), force);
+        if (run < 0)
+            pb_response_error (response, PB_E_UNAVAILABLE, "the run could not be recorded: %s",
                                pb_db_error (self->db));
         else {
-            pb_digests_run_reply_t reply = {.queued = run.queued, .first_job = run.first_job,
-                                            .last_job = run.last_job};
+            pb_digests_run_reply_t reply = {.run = run};
             pb_encode (&pb_digests_run_reply_schema, &reply, &response->packer);
-            pb_info ("%lld digests queued on request%s", (long long)run.queued,
-                     force ? " (--now)" : "");
         }
     }
     pb_arena_destroy (&arena);
@@ -192,10 +188,8 @@ static int s_status (const pb_request_t *request, pb_response_t *response, void 
         goto done;
     pb_db_params_t params = {0};
     pb_db_params_int (&params, pb_clock_now_ms ());
-    pb_db_params_int (&params, pb_has (&body, PB_notify_status_request_first_job) ? body.first_job
-                                                                                   : 0);
-    pb_db_params_int (&params, pb_has (&body, PB_notify_status_request_last_job) ? body.last_job
-                                                                                  : INT64_MAX);
+    int64_t run = pb_has (&body, PB_notify_status_request_run) ? body.run : 0;
+    pb_db_params_int (&params, run);
     PGresult *result = pb_db_query (
         self->db,
         "SELECT (SELECT count(*) FROM subscription), "
@@ -205,8 +199,9 @@ static int s_status (const pb_request_t *request, pb_response_t *response, void 
         "  count(*) FILTER (WHERE state = 'queued' AND due_at <= to_timestamp ($1::float8 / 1000)), "
         "  count(*) FILTER (WHERE state = 'queued' AND due_at > to_timestamp ($1::float8 / 1000)), "
         "  count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'empty'), "
-        "  count(*) FILTER (WHERE state = 'failed'), count(*) FILTER (WHERE state = 'bounced') "
-        "FROM mail_job WHERE id BETWEEN $2 AND $3",
+        "  count(*) FILTER (WHERE state = 'failed'), count(*) FILTER (WHERE state = 'bounced'), "
+        "  (SELECT done_at IS NOT NULL FROM digest_run WHERE id = $2) "
+        "FROM mail_job WHERE $2 = 0 OR run_id = $2",
         &params);
     if (!result) {
         pb_response_error (response, PB_E_UNAVAILABLE, "PostgreSQL: %s", pb_db_error (self->db));
@@ -215,35 +210,23 @@ static int s_status (const pb_request_t *request, pb_response_t *response, void 
     int64_t counts[9];
     for (int column = 0; column < 9; column++)
         counts[column] = strtoll (PQgetvalue (result, 0, column), NULL, 10);
+    bool run_known = !PQgetisnull (result, 0, 9);
+    bool run_done = run_known && PQgetvalue (result, 0, 9)[0] == 't';
     PQclear (result);
     pb_notify_status_reply_t reply = {
         .subscriptions = counts[0], .bouncing = counts[1], .pending = counts[2],
         .queued = counts[3],        .retrying = counts[4], .sent = counts[5],
-        .empty = counts[6],         .failed = counts[7],   .bounced = counts[8]};
+        .empty = counts[6],         .failed = counts[7],   .bounced = counts[8],
+        .run_done = run_done};
+    if (run && !run_known) {
+        pb_response_error (response, PB_E_NOT_FOUND, "run: there is no run %lld", (long long)run);
+        goto done;
+    }
+    if (run)
+        pb_set_present (&reply, PB_notify_status_reply_run_done);
     pb_encode (&pb_notify_status_reply_schema, &reply, &response->packer);
 done:
     pb_arena_destroy (&arena);
-    return 0;
-}
-
-/* ==== The scheduler ==== */
-
-static int s_on_schedule (zloop_t *loop, int timer_id, void *arg)
-{
-    (void)loop;
-    (void)timer_id;
-    notify_t *self = arg;
-    int held = schedule_lease (self->db, self->holder, self->schedule_ms * 3);
-    if (held != 1)
-        return 0;
-    int64_t now = pb_clock_now_ms ();
-    schedule_run_t run;
-    if (schedule_queue (self->db, now, false, &run))
-        pb_warn ("queueing the due digests failed (%s); tried again next tick",
-                 pb_db_error (self->db));
-    else if (run.queued)
-        pb_info ("%lld digests queued", (long long)run.queued);
-    schedule_tidy (self->db, now);
     return 0;
 }
 
@@ -258,11 +241,11 @@ int main (void)
         pb_service_finish (&config);
         return 1;
     }
-    notify_t notify = {.config = config,
-                       .schedule_ms = pb_config_int (config, PB_CONF_NOTIFY_SCHEDULE_MS)};
+    notify_t notify = {.config = config};
+    schedule_args_t schedule = {.config = config};
     char host[64] = "";
     gethostname (host, sizeof host - 1);
-    snprintf (notify.holder, sizeof notify.holder, "%s:%d:%08x", host, (int)getpid (),
+    snprintf (schedule.holder, sizeof schedule.holder, "%s:%d:%08x", host, (int)getpid (),
               randombytes_random ());
     notify.db = pb_db_new (pb_config_str (config, PB_CONF_DATABASE_URL), "notify",
                            (int)pb_config_int (config, PB_CONF_DB_CONNECT_TIMEOUT));
@@ -279,37 +262,40 @@ int main (void)
     notify.source =
         digest_source_new (notify.client, (int)pb_config_int (config, PB_CONF_REQUEST_TIMEOUT_MS));
 
+    int rc = 0;
+    zactor_t *scheduler = zactor_new (schedule_actor, &schedule);
+    char *started = zstr_recv (scheduler);
+    if (!started || !streq (started, "ready"))
+        rc = 1; //  it logged why
+    zstr_free (&started);
     int64_t sender_count = pb_config_int (config, PB_CONF_NOTIFY_SENDERS);
     zactor_t **senders = calloc ((size_t)sender_count, sizeof *senders);
     sender_args_t *args = calloc ((size_t)sender_count, sizeof *args);
-    int rc = 0;
     for (int64_t i = 0; i < sender_count && rc == 0; i++) {
         args[i] = (sender_args_t){.config = config, .key = &notify.key};
         snprintf (args[i].name, sizeof args[i].name, "notify-sender-%lld", (long long)i + 1);
         senders[i] = zactor_new (sender_actor, &args[i]);
-        char *started = zstr_recv (senders[i]);
-        if (!started || !streq (started, "ready"))
+        char *sender_started = zstr_recv (senders[i]);
+        if (!sender_started || !streq (sender_started, "ready"))
             rc = 1; //  it logged why
-        zstr_free (&started);
+        zstr_free (&sender_started);
     }
     if (rc == 0) {
         pb_info ("%lld senders mailing through %s; scheduler tick every %lld ms",
                  (long long)sender_count, pb_config_str (config, PB_CONF_SMTP_URL),
-                 (long long)notify.schedule_ms);
+                 (long long)pb_config_int (config, PB_CONF_NOTIFY_SCHEDULE_MS));
         pb_worker_t *worker = pb_worker_new (config, "notify");
         pb_worker_handle (worker, "subscribe", s_subscribe, &notify);
         pb_worker_handle (worker, "confirm", s_confirm, &notify);
         pb_worker_handle (worker, "unsubscribe", s_unsubscribe, &notify);
         pb_worker_handle (worker, "run", s_run, &notify);
         pb_worker_handle (worker, "status", s_status, &notify);
-        zloop_t *loop = pb_worker_loop (worker);
-        zloop_timer (loop, (size_t)notify.schedule_ms, 0, s_on_schedule, &notify);
-        s_on_schedule (loop, 0, &notify);
         rc = pb_worker_run (worker) == 0 ? 0 : 1;
         pb_worker_destroy (&worker);
     }
     for (int64_t i = 0; i < sender_count; i++)
         zactor_destroy (&senders[i]);
+    zactor_destroy (&scheduler);
     free (senders);
     free (args);
     digest_source_destroy (&notify.source);

@@ -62,8 +62,8 @@ static void s_usage (FILE *out)
              "  unsubscribe EMAIL | --token TOKEN\n"
              "                        delete a subscription, with its address and history\n"
              "  digests run [--now] [--no-wait] [--timeout S] [--json]\n"
-             "                        queue the digests due (--now: before their hour too), wait\n"
-             "                        until they are sent\n"
+             "                        send the digests due (--now: before their hour too), and\n"
+             "                        wait until they are sent\n"
              "  digests status [--json]\n"
              "                        subscriptions and mails, by state\n"
              "  events                list the event log's topics and their last seq\n"
@@ -617,14 +617,18 @@ static int s_unsubscribe_command (pb_config_t *config, int argc, char **argv)
     return 0;
 }
 
+//  The mail states of a notify.status reply, and how paperctl says them.
+static const char *const s_mail_states[] = {"queued", "retrying", "sent",
+                                            "empty",  "failed",   "bounced"};
+static const char *const s_mail_state_labels[] = {"due",         "retrying later", "sent",
+                                                  "nothing new", "given up",       "bounced"};
+
 //  Prints the counts of a notify.status reply.
 static void s_print_digest_counts (json_t *status)
 {
-    static const char *const names[] = {"queued", "retrying", "sent", "empty", "failed", "bounced"};
-    static const char *const labels[] = {"due", "retrying later", "sent", "nothing new",
-                                         "given up", "bounced"};
+    const char *const *names = s_mail_states, *const *labels = s_mail_state_labels;
     const char *separator = "";
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+    for (size_t i = 0; i < sizeof s_mail_states / sizeof *s_mail_states; i++) {
         json_int_t count = json_integer_value (json_object_get (status, names[i]));
         if (count || i == 2) {
             printf ("%s%lld %s", separator, (long long)count, labels[i]);
@@ -674,43 +678,50 @@ static int s_digests_command (pb_config_t *config, int argc, char **argv)
         return 0;
     }
     json_t *request = json_pack ("{s:b}", "now", force);
-    json_t *queued = s_call_json (config, "notify.run", request);
+    json_t *started = s_call_json (config, "notify.run", request);
     json_decref (request);
-    if (!queued)
+    if (!started)
         return 1;
-    json_int_t count = json_integer_value (json_object_get (queued, "queued"));
-    if (!as_json)
-        printf ("%lld digest%s queued\n", (long long)count, count == 1 ? "" : "s");
-    //  Then wait until each of them is sent, found empty, or set aside.
-    json_t *progress = json_pack ("{s:O,s:O}", "first_job", json_object_get (queued, "first_job"),
-                                  "last_job", json_object_get (queued, "last_job"));
+    if (!wait) {
+        if (!s_print_json (started, as_json))
+            printf ("run %lld asked for\n",
+                    (long long)json_integer_value (json_object_get (started, "run")));
+        json_decref (started);
+        return 0;
+    }
+    //  Wait until the scheduler has queued the run's digests, and each is
+    //  sent, found empty, or set aside.
+    json_t *progress = json_pack ("{s:O}", "run", json_object_get (started, "run"));
     json_t *reply = NULL;
     int64_t deadline = zclock_mono () + timeout_s * 1000;
     int rc = 0;
-    while (count > 0 && wait) {
+    while (true) {
         json_decref (reply);
         reply = s_call_json (config, "notify.status", progress);
         if (!reply) {
             rc = 1;
             break;
         }
-        if (json_integer_value (json_object_get (reply, "queued")) == 0)
+        if (json_is_true (json_object_get (reply, "run_done")) &&
+            json_integer_value (json_object_get (reply, "queued")) == 0)
             break;
         if (zclock_mono () > deadline || pb_service_stopping ()) {
-            fprintf (stderr, "paperctl: %lld digests are still due after %ld s\n",
-                     (long long)json_integer_value (json_object_get (reply, "queued")), timeout_s);
+            fprintf (stderr, "paperctl: the run is not over after %ld s\n", timeout_s);
             rc = 1;
             break;
         }
         zclock_sleep (200);
     }
-    if (reply && !s_print_json (reply, as_json))
+    if (reply && !s_print_json (reply, as_json)) {
+        json_int_t total = 0;
+        for (size_t i = 0; i < sizeof s_mail_states / sizeof *s_mail_states; i++)
+            total += json_integer_value (json_object_get (reply, s_mail_states[i]));
+        printf ("%lld digest%s: ", (long long)total, total == 1 ? "" : "s");
         s_print_digest_counts (reply);
-    else if (!reply && as_json)
-        s_print_json (queued, true);
+    }
     json_decref (reply);
     json_decref (progress);
-    json_decref (queued);
+    json_decref (started);
     return rc;
 }
 
