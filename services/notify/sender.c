@@ -50,6 +50,17 @@ typedef struct {
     size_t marked_count;       //  how many
 } job_t;
 
+//  Whether URL can go into a mail's links and headers as it is.
+static bool s_public_url_valid (const char *url)
+{
+    if (strncmp (url, "http://", 7) != 0 && strncmp (url, "https://", 8) != 0)
+        return false;
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++)
+        if (*c <= 32 || *c >= 127 || strchr ("\"'<>\\`", *c))
+            return false;
+    return true;
+}
+
 sender_t *sender_new (pb_config_t *config, const subscriptions_key_t *key, const char *name)
 {
     sender_t *self = calloc (1, sizeof *self);
@@ -64,6 +75,13 @@ sender_t *sender_new (pb_config_t *config, const subscriptions_key_t *key, const
     }
     self->domain = strchr (self->from_address, '@') + 1;
     self->public_url = strdup (pb_config_str (config, PB_CONF_PUBLIC_URL));
+    if (!s_public_url_valid (self->public_url)) {
+        pb_error ("PAPERBUS_PUBLIC_URL: '%s' is not an http:// or https:// URL without spaces, "
+                  "quotes or angle brackets",
+                  self->public_url);
+        sender_destroy (&self);
+        return NULL;
+    }
     size_t length = strlen (self->public_url);
     while (length > 0 && self->public_url[length - 1] == '/')
         self->public_url[--length] = 0;
@@ -302,12 +320,13 @@ static int s_record_failure (sender_t *self, const job_t *job, bool bounced, con
                        &params) < 0)
             return -1;
     }
+    //  The log names jobs, not addresses, which leave with their subscription.
     if (bounced)
-        pb_warn ("%s: mail %lld to %s bounced (%s); the address is mailed no more", self->name,
-                 (long long)job->id, job->email, reason);
+        pb_warn ("%s: mail %lld bounced (%s); its address is mailed no more", self->name,
+                 (long long)job->id, reason);
     else
-        pb_info ("%s: mail %lld to %s failed for now (%s); %s", self->name, (long long)job->id,
-                 job->email, reason, attempts >= self->attempts_max ? "given up" : "retried later");
+        pb_info ("%s: mail %lld failed for now (%s); %s", self->name, (long long)job->id, reason,
+                 attempts >= self->attempts_max ? "given up" : "retried later");
     return 0;
 }
 
