@@ -140,6 +140,10 @@ mailer_outcome_t mailer_send (mailer_t *self, const char *from, const char *to, 
               code);
     if (upload.aborted)
         return MAILER_ABORTED;
+    //  After the final dot, only a 4xx or 5xx is an answer; anything else
+    //  (the last code seen is DATA's 354) means the answer never came.
+    if (upload.committed && code < 400)
+        return MAILER_UNKNOWN;
     //  A 5xx is final for this address or message only when it answers the
     //  recipient or the message itself. A 5xx to MAIL FROM or AUTH is about
     //  us (the sender address, the credentials): retried, so that a

@@ -20,6 +20,8 @@ typedef enum {
     MAILER_SENT,      //  the server took the message (250)
     MAILER_TEMPORARY, //  try again later: a 4xx answer, a timeout, no connection
     MAILER_BOUNCED,   //  the server refused the address or the message for good (5xx)
+    MAILER_UNKNOWN,   //  the message was complete but no answer came (timeout, lost
+                      //  connection): the server may have it
     MAILER_ABORTED    //  the commit function refused; nothing was delivered
 } mailer_outcome_t;
 

@@ -600,7 +600,9 @@ int sender_step (sender_t *self)
     pb_db_array_destroy (&mark.papers);
     switch (outcome) {
     case MAILER_SENT:
-        seq = s_record_sent (self, &job, papers, count, true, message_id, now_ms, &event);
+    case MAILER_UNKNOWN: //  the server may have it: counted as sent (sender.h)
+        seq = s_record_sent (self, &job, papers, count, outcome == MAILER_SENT, message_id,
+                             now_ms, &event);
         rc = seq < 0 ? -1 : 1;
         break;
     case MAILER_TEMPORARY:
