@@ -231,8 +231,11 @@ int digest_source_candidates (digest_source_t *self, const digest_interest_t *in
                            ? (size_t)interest->trending
                            : self->trending->count;
         candidates->trending = pb_arena_alloc (arena, (count + 1) * sizeof (char *));
+        //  Copied: the remembered answers may be forgotten (s_expire) by
+        //  the next call, digest_source_papers included.
         for (size_t i = 0; i < count; i++)
-            candidates->trending[i] = self->trending->ids[i];
+            candidates->trending[i] =
+                pb_arena_str (arena, self->trending->ids[i], strlen (self->trending->ids[i])).ptr;
         candidates->trending_count = count;
     }
     bool follows = interest->query[0] || interest->category_count || interest->author_count;
@@ -270,7 +273,8 @@ int digest_source_candidates (digest_source_t *self, const digest_interest_t *in
         for (size_t i = 0; i < candidates->matching_count && !taken; i++)
             taken = strcmp (candidates->matching[i], id) == 0;
         if (!taken)
-            candidates->matching[candidates->matching_count++] = id;
+            candidates->matching[candidates->matching_count++] =
+                pb_arena_str (arena, id, strlen (id)).ptr;
     }
     return 0;
 }

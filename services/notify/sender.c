@@ -299,7 +299,7 @@ static int s_record_failure (sender_t *self, const job_t *job, bool bounced, con
     pb_db_params_text (&params, reason);
     if (pb_db_run (self->db,
                    "UPDATE mail_job SET state = $2, attempts = attempts + 1, last_error = $5, "
-                   "  due_at = to_timestamp (($3 + $4)::float8 / 1000), "
+                   "  due_at = to_timestamp (($3::bigint + $4::bigint)::float8 / 1000), "
                    "  done_at = CASE WHEN $2 = 'queued' THEN NULL "
                    "                 ELSE to_timestamp ($3::float8 / 1000) END "
                    "WHERE id = $1",
@@ -362,9 +362,12 @@ static int s_compose_digest (sender_t *self, const job_t *job, int64_t now_ms, p
         return -1;
     size_t total = candidates.trending_count + candidates.matching_count;
     const char **all = pb_arena_alloc (arena, (total + 1) * sizeof *all);
-    memcpy (all, candidates.trending, candidates.trending_count * sizeof *all);
-    memcpy (all + candidates.trending_count, candidates.matching,
-            candidates.matching_count * sizeof *all);
+    //  A list with nothing in it may be NULL, which memcpy must not get.
+    if (candidates.trending_count)
+        memcpy (all, candidates.trending, candidates.trending_count * sizeof *all);
+    if (candidates.matching_count)
+        memcpy (all + candidates.trending_count, candidates.matching,
+                candidates.matching_count * sizeof *all);
     //  Which of them this subscriber has had.
     pb_db_array_t *asked = pb_db_array_new (PB_DB_TEXT);
     for (size_t i = 0; i < total; i++)

@@ -446,41 +446,64 @@ int subscriptions_confirm (pb_db_t *db, const char *token, int64_t now_ms, msgpa
 
 /* ==== Leaving ==== */
 
+typedef struct {
+    const char *email; //  the address, or NULL
+    int64_t id;        //  else the subscription
+    bool removed;      //  out: whether anything was deleted
+} remove_tx_t;
+
+static int s_remove_tx (pb_db_t *db, void *arg)
+{
+    remove_tx_t *tx = arg;
+    pb_db_params_t params = {0};
+    pb_db_params_text (&params, tx->email ? tx->email : "");
+    pb_db_params_int (&params, tx->id);
+    PGresult *result = pb_db_query (db,
+                                    "SELECT $1 WHERE $1 <> '' UNION "
+                                    "SELECT email FROM subscription WHERE id = $2",
+                                    &params);
+    if (!result)
+        return -1;
+    char *email = PQntuples (result) == 1 ? strdup (PQgetvalue (result, 0, 0)) : NULL;
+    PQclear (result);
+    if (!email)
+        return 0;
+    //  The mails first: a mail being sent holds its job's row lock, so this
+    //  waits for it to finish and then deletes its record too. Taking the
+    //  job rows before the subscription's is the order senders take them in.
+    params = (pb_db_params_t){0};
+    pb_db_params_text (&params, email);
+    int64_t subscriptions = -1, requests = -1;
+    if (pb_db_run (db,
+                   "WITH jobs AS (DELETE FROM mail_job WHERE email = $1 RETURNING id) "
+                   "DELETE FROM mail_handed WHERE job_id IN (SELECT id FROM jobs)",
+                   &params) >= 0 &&
+        (requests = pb_db_run (db, "DELETE FROM subscription_request WHERE email = $1",
+                               &params)) >= 0)
+        subscriptions = pb_db_run (db, "DELETE FROM subscription WHERE email = $1", &params);
+    free (email);
+    if (subscriptions < 0)
+        return -1;
+    tx->removed = requests + subscriptions > 0;
+    return 0;
+}
+
 int subscriptions_remove (pb_db_t *db, const subscriptions_key_t *key, const char *email,
                           const char *token, bool *removed, char *problem, size_t problem_size)
 {
     *removed = false;
-    int64_t id = 0;
+    remove_tx_t tx = {.email = email};
     if (token) {
-        int found = s_token_subscription (db, key, token, &id, problem, problem_size);
+        int found = s_token_subscription (db, key, token, &tx.id, problem, problem_size);
         if (found == 1)
             return 0; //  gone already: leaving twice is not an error
         if (found < 0)
             return strncmp (problem, "token", 5) == 0 ? PB_E_INVALID : PB_E_UNAVAILABLE;
     }
-    pb_db_params_t params = {0};
-    pb_db_params_text (&params, email ? email : "");
-    pb_db_params_int (&params, id);
-    //  One statement, so it is one transaction. A mail being sent holds its
-    //  job's row lock, so this waits for that mail to finish, then deletes
-    //  its record with the rest.
-    PGresult *result = pb_db_query (
-        db,
-        "WITH target AS (SELECT email FROM subscription WHERE id = $2 UNION SELECT $1 WHERE $1 <> ''), "
-        "handed AS (DELETE FROM mail_handed WHERE job_id IN "
-        "  (SELECT id FROM mail_job WHERE email IN (SELECT email FROM target))), "
-        "jobs AS (DELETE FROM mail_job WHERE email IN (SELECT email FROM target) RETURNING 1), "
-        "requests AS (DELETE FROM subscription_request WHERE email IN (SELECT email FROM target) "
-        "  RETURNING 1), "
-        "subscriptions AS (DELETE FROM subscription WHERE email IN (SELECT email FROM target) "
-        "  RETURNING 1) "
-        "SELECT (SELECT count(*) FROM requests) + (SELECT count(*) FROM subscriptions)",
-        &params);
-    if (!result) {
+    if (pb_db_transaction (db, s_remove_tx, &tx)) {
         snprintf (problem, problem_size, "PostgreSQL: %s", pb_db_error (db));
         return PB_E_UNAVAILABLE;
     }
-    *removed = strtoll (PQgetvalue (result, 0, 0), NULL, 10) > 0;
-    PQclear (result);
+    *removed = tx.removed;
     return 0;
 }
