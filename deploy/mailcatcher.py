@@ -29,12 +29,15 @@ Failure injection for tests:
                            already stored then, so a client killed during the
                            wait leaves a message it never saw acknowledged
 
-Lines longer than 998 octets are stored rather than refused, so a test can
-detect them in the stored file. STARTTLS is offered with --tls-cert/--tls-key
-(and required before MAIL with --require-tls). --auth USER:PASSWORD requires
-AUTH PLAIN or LOGIN, over TLS when TLS is configured, in plain text otherwise;
-without --auth no AUTH is advertised. Port 0 picks a free port; --ready-file
-receives the port actually used once the server listens.
+SIZE (10 MB), 8BITMIME and SMTPUTF8 are offered. Lines longer than 998 octets
+are stored rather than refused, so a test can detect them in the stored file.
+STARTTLS is offered with --tls-cert/--tls-key (and required before MAIL with
+--require-tls). --auth USER:PASSWORD requires AUTH PLAIN or LOGIN, over TLS
+when TLS is configured, in plain text otherwise; without --auth no AUTH is
+advertised. An error inside a session (a failed TLS handshake, a failed write)
+is reported on stderr in one line and answered "451 4.3.0 Internal error".
+Port 0 picks a free port; --ready-file receives the port actually used once
+the server listens.
 
 The server runs until SIGTERM or SIGINT, then exits 0.
 
@@ -60,6 +63,8 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+logger = logging.getLogger("mailcatcher")
 
 DATA_SIZE_LIMIT = 10 * 1024 * 1024
 SERVER_NAME = "mailcatcher"
@@ -99,30 +104,37 @@ def utc_now():
 
 
 def message_id_of(content):
-    """The Message-ID header of raw message bytes, or None."""
-    value = BytesHeaderParser(policy=policy.default).parsebytes(content)["Message-ID"]
-    return None if value is None else str(value).strip()
+    """The first Message-ID header of raw message bytes as sent (unfolded), or None."""
+    headers = BytesHeaderParser(policy=policy.default).parsebytes(content)
+    for name, value in headers.raw_items():
+        if name.lower() == "message-id":
+            # The parser keeps non-ASCII bytes as surrogate escapes.
+            text = value.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+            return " ".join(text.split())
+    return None
 
 
 class Catcher:
     """aiosmtpd handler: applies the failure rules, stores and logs messages."""
 
     def __init__(self, maildir, log, temporary_failures, reject_rcpt,
-                 temporary_rcpt, delay_ms, auth_enabled):
+                 temporary_rcpt, delay_ms, offer_auth):
         self.maildir = maildir
         self.log = log
         self.temporary_failures = temporary_failures
         self.reject_rcpt = reject_rcpt
         self.temporary_rcpt = temporary_rcpt
         self.delay = delay_ms / 1000
-        self.auth_enabled = auth_enabled
+        # Not named auth_*: aiosmtpd takes handler attributes named so for
+        # AUTH mechanisms.
+        self.offer_auth = offer_auth
         self.data_transactions = 0
         self.stored = 0
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         # With an EHLO hook aiosmtpd leaves recording the client name to us.
         session.host_name = hostname
-        if self.auth_enabled:
+        if self.offer_auth:
             return responses
         return [line for line in responses if not line.startswith("250-AUTH")]
 
@@ -149,6 +161,13 @@ class Catcher:
                        status, name, message_id_of(content))
         await asyncio.sleep(self.delay)
         return status
+
+    async def handle_exception(self, error):
+        # Replaces aiosmtpd's traceback (e.g. for a failed TLS handshake) with
+        # one line, and answers 451 rather than 500: the failure is ours.
+        cause = error.__cause__ or error
+        logger.warning("session error: %r", cause)
+        return f"451 4.3.0 Internal error: {type(cause).__name__}"
 
     def store(self, content):
         self.stored += 1
@@ -184,13 +203,17 @@ def make_authenticator(user, password):
     def authenticate(server, session, envelope, mechanism, auth_data):
         if auth_data == expected:
             return AuthResult(success=True, auth_data=auth_data)
-        return AuthResult(success=False)
+        # handled=False makes aiosmtpd answer 535; its default (True) sends nothing.
+        return AuthResult(success=False, handled=False)
 
     return authenticate
 
 
 def non_negative_int(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
     return value
@@ -246,13 +269,18 @@ def parse_args():
 
 def tls_context(cert, key):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as e:  # ssl.SSLError included, whose text names no file
+        raise OSError(f"cannot load --tls-cert {cert} / --tls-key {key}: {e}") from e
     return context
 
 
-async def serve(args, log):
+async def serve(args, tls, log):
     loop = asyncio.get_running_loop()
-    tls = None if args.tls_cert is None else tls_context(args.tls_cert, args.tls_key)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
     handler = Catcher(args.dir, log, args.temporary_failures, args.reject_rcpt,
                       args.temporary_rcpt, args.delay_ms, args.auth is not None)
     auth = {}
@@ -266,13 +294,7 @@ async def serve(args, log):
                            tls_context=tls, require_starttls=args.require_tls,
                            auth_require_tls=tls is not None, loop=loop, **auth)
 
-    try:
-        server = await loop.create_server(new_session, host=args.host, port=args.port)
-    except OSError as e:
-        sys.exit(f"mailcatcher: cannot listen on {args.host}:{args.port}: {e}")
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    server = await loop.create_server(new_session, host=args.host, port=args.port)
     port = server.sockets[0].getsockname()[1]
     if args.ready_file is not None:
         write_atomically(args.ready_file, f"{port}\n".encode())
@@ -284,17 +306,23 @@ async def serve(args, log):
 
 def main():
     args = parse_args()
-    logging.basicConfig(format="mailcatcher: %(name)s: %(levelname)s: %(message)s")
+    logging.basicConfig(format="%(name)s: %(levelname)s: %(message)s")
     # aiosmtpd warns on every connection when AUTH is allowed without TLS,
     # which is the point of --auth without --tls-cert; keep only its errors.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
-    args.dir.mkdir(parents=True, exist_ok=True)
-    if args.log is None:
-        asyncio.run(serve(args, None))
-    else:
-        with open(args.log, "a", encoding="utf-8") as log:
-            asyncio.run(serve(args, log))
+    log = None
+    try:
+        tls = None if args.tls_cert is None else tls_context(args.tls_cert, args.tls_key)
+        args.dir.mkdir(parents=True, exist_ok=True)
+        if args.log is not None:
+            log = open(args.log, "a", encoding="utf-8")
+        asyncio.run(serve(args, tls, log))
+    except OSError as e:  # setup failures: files, certificate, address in use
+        sys.exit(f"mailcatcher: {e}")
+    finally:
+        if log is not None:
+            log.close()
 
 
 if __name__ == "__main__":

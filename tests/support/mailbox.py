@@ -15,15 +15,18 @@ parser under email.policy.default:
   parts          one object per leaf MIME part, in order:
                  {"content_type", "charset" (or null), "transfer_encoding"
                   (lower-case, "7bit" when absent), "disposition" ("inline",
-                  "attachment" or null), "filename" (or null), "text" (the
-                  decoded text of text/* parts, null for other parts)}
+                  "attachment" or null), "filename" (or null), "size" (octets
+                  after transfer decoding), "text" (text/* parts: decoded,
+                  CRLF turned into LF; null for other parts)}
   links          every http(s) URL, in order, duplicates kept: found by regex
                  in text/plain parts, from <a href> in text/html parts
   html_has_remote_images
                  true if an HTML part has an <img>, <link> or <script> whose
                  src/href starts with http or //, or a CSS url(http...) or url(//...)
   defects        every defect the parser found, as "DefectClass: detail"
-                 (header defects are prefixed "header NAME: ")
+                 (header defects are prefixed "header NAME: "); a text part
+                 in an unknown charset adds "UnknownCharset: NAME" and is
+                 read as UTF-8
   line_too_long  true if a line of the file exceeds 998 octets, CRLF excluded
   bare_lf        true if the file has an LF not preceded by CR
 
@@ -95,13 +98,27 @@ def describe_defect(defect):
     return f"{name}: {detail}" if detail else name
 
 
-def part_text(part, defects):
-    """The decoded text of a text/* part; an unknown charset is read as UTF-8."""
-    try:
-        return part.get_content()
-    except LookupError as e:
-        defects.append(f"UnknownCharset: {e}")
-        return part.get_payload(decode=True).decode("utf-8", "replace")
+def describe_part(part, defects):
+    """A leaf MIME part; decoding it lets the parser record its defects."""
+    payload = part.get_payload(decode=True)
+    text = None
+    if part.get_content_maintype() == "text":
+        charset = part.get_content_charset("us-ascii")
+        try:
+            text = payload.decode(charset, "replace")
+        except LookupError:
+            defects.append(f"UnknownCharset: {charset}")
+            text = payload.decode("utf-8", "replace")
+        text = text.replace("\r\n", "\n")
+    return {
+        "content_type": part.get_content_type(),
+        "charset": part.get_content_charset(),
+        "transfer_encoding": str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower(),
+        "disposition": part.get_content_disposition(),
+        "filename": part.get_filename(),
+        "size": len(payload),
+        "text": text,
+    }
 
 
 def describe(path):
@@ -118,29 +135,19 @@ def describe(path):
 
     parts, links, remote = [], [], False
     for part in msg.walk():
+        if not part.is_multipart():
+            info = describe_part(part, defects)
+            parts.append(info)
+            if info["content_type"] == "text/plain":
+                links += text_links(info["text"])
+            elif info["content_type"] == "text/html":
+                scanner = HtmlScanner()
+                scanner.feed(info["text"])
+                scanner.close()
+                links += scanner.links
+                remote = remote or scanner.remote_resources
         defects += [describe_defect(d) for d in part.defects]
-        if part.is_multipart():
-            continue
-        content_type = part.get_content_type()
-        text = part_text(part, defects) if part.get_content_maintype() == "text" else None
-        if content_type == "text/plain":
-            links += text_links(text)
-        elif content_type == "text/html":
-            scanner = HtmlScanner()
-            scanner.feed(text)
-            scanner.close()
-            links += scanner.links
-            remote = remote or scanner.remote_resources
-        parts.append({
-            "content_type": content_type,
-            "charset": part.get_content_charset(),
-            "transfer_encoding": str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower(),
-            "disposition": part.get_content_disposition(),
-            "filename": part.get_filename(),
-            "text": text,
-        })
 
-    lines = raw.split(b"\n")
     return {
         "file": path.name,
         "headers": headers,
@@ -151,7 +158,7 @@ def describe(path):
         "html_has_remote_images": remote,
         "defects": defects,
         "line_too_long": any(len(line.removesuffix(b"\r")) > MAX_LINE_OCTETS
-                             for line in lines),
+                             for line in raw.split(b"\n")),
         "bare_lf": BARE_LF.search(raw) is not None,
     }
 
@@ -170,7 +177,10 @@ def wait_for(directory, count, timeout):
 
 
 def non_negative_int(text):
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0: {text}")
     return value
