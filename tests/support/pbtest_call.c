@@ -28,6 +28,11 @@ static const struct {
     {"rank.signal", &pb_signal_recorded_schema, offsetof (pbtest_answer_t, signal)},
     {"ingest.submit", &pb_ingest_submit_reply_schema, offsetof (pbtest_answer_t, submit)},
     {"bus.status", &pb_status_reply_schema, offsetof (pbtest_answer_t, status)},
+    {"notify.subscribe", &pb_subscribe_reply_schema, offsetof (pbtest_answer_t, subscribe)},
+    {"notify.confirm", &pb_subscription_schema, offsetof (pbtest_answer_t, subscription)},
+    {"notify.unsubscribe", &pb_unsubscribe_reply_schema, offsetof (pbtest_answer_t, unsubscribe)},
+    {"notify.run", &pb_digests_run_reply_schema, offsetof (pbtest_answer_t, digests)},
+    {"notify.status", &pb_notify_status_reply_schema, offsetof (pbtest_answer_t, notify)},
 };
 
 static pbtest_answer_t *s_answer_new (void)

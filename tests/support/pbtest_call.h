@@ -21,18 +21,23 @@
 //  One reply, and the message decoded from it: the method's reply message
 //  when the status is 0, else the error_reply.
 typedef struct {
-    pb_reply_t reply;                  //  status and body (owned)
-    pb_arena_t *arena;                 //  lists of the decoded message
-    pb_index_search_reply_t search;    //  index.search and index.similar
-    pb_index_get_reply_t get;          //  index.get
-    pb_vote_reply_t vote;              //  rank.vote and rank.unvote
-    pb_top_reply_t top;                //  rank.top
-    pb_votes_reply_t votes;            //  rank.votes
-    pb_signal_recorded_t signal;       //  rank.signal
-    pb_ingest_submit_reply_t submit;   //  ingest.submit
-    pb_status_reply_t status;          //  bus.status
-    pb_error_reply_t error;            //  when the status is not 0
-    char worker[PBTEST_WORKER_ID_MAX]; //  the worker that answered, when tracked
+    pb_reply_t reply;                   //  status and body (owned)
+    pb_arena_t *arena;                  //  lists of the decoded message
+    pb_index_search_reply_t search;     //  index.search and index.similar
+    pb_index_get_reply_t get;           //  index.get
+    pb_vote_reply_t vote;               //  rank.vote and rank.unvote
+    pb_top_reply_t top;                 //  rank.top
+    pb_votes_reply_t votes;             //  rank.votes
+    pb_signal_recorded_t signal;        //  rank.signal
+    pb_ingest_submit_reply_t submit;    //  ingest.submit
+    pb_status_reply_t status;           //  bus.status
+    pb_subscribe_reply_t subscribe;     //  notify.subscribe
+    pb_subscription_t subscription;     //  notify.confirm
+    pb_unsubscribe_reply_t unsubscribe; //  notify.unsubscribe
+    pb_digests_run_reply_t digests;     //  notify.run
+    pb_notify_status_reply_t notify;    //  notify.status
+    pb_error_reply_t error;             //  when the status is not 0
+    char worker[PBTEST_WORKER_ID_MAX];  //  the worker that answered, when tracked
 } pbtest_answer_t;
 
 //  A packer that starts BUFFER afresh, for a request body.
