@@ -2168,3 +2168,70 @@ Test (notify, digests_are_due_at_their_hour_in_their_time_zone)
     cr_assert_eq (s_count ("SELECT count(*) FROM mail_job WHERE state <> 'empty'", NULL), 0);
     cr_assert_eq (s_mail_count (), 0);
 }
+
+//  Makes a self-signed certificate for 127.0.0.1 in this test's directory.
+static void s_certificate (char *certificate, char *key, size_t size)
+{
+    snprintf (certificate, size, "%s/smtp.crt", s_dir);
+    snprintf (key, size, "%s/smtp.key", s_dir);
+    char command[768];
+    snprintf (command, sizeof command,
+              "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+              "-addext subjectAltName=IP:127.0.0.1 -keyout '%s' -out '%s' 2>/dev/null",
+              key, certificate);
+    cr_assert_eq (pbtest_shell (command), 0, "openssl could not make a certificate");
+}
+
+Test (notify, mail_goes_through_starttls_with_a_login_and_a_wrong_password_is_not_a_bounce)
+{
+    int64_t t0 = s_time ("2026-12-01T06:00:00Z");
+    char certificate[256], key[256];
+    s_certificate (certificate, key, sizeof certificate);
+    s_trending_stack ((const char *[]){"--tls-cert", certificate, "--tls-key", key,
+                                       "--require-tls", "--auth", "reader:s3cret", NULL});
+    setenv ("PAPERBUS_SMTP_TLS", "require", 1);
+    setenv ("PAPERBUS_SMTP_CA_FILE", certificate, 1);
+    setenv ("PAPERBUS_SMTP_USER", "reader", 1);
+    setenv ("PAPERBUS_SMTP_PASSWORD", "wrong", 1);
+    const char *email = "private@example.org";
+    int64_t id = s_insert_subscription (email, "{}", TRENDING, "daily", 8, "UTC", t0 - HOUR_MS);
+
+    //  A wrong password is the sender's problem, not the address's: the
+    //  mail waits for a retry and the address is not marked bouncing.
+    pid_t notify = s_notify_start (1);
+    cr_assert_eq (s_run (true), 1);
+    cr_assert_eq (s_wait_count ("SELECT count(*) FROM mail_job WHERE state = 'queued' "
+                                "AND attempts >= 1",
+                                NULL, 1, 10000),
+                  1, "the refused login did not put the digest back for a retry");
+    cr_assert_eq (s_count_id ("SELECT count(*) FROM subscription WHERE id = $1 "
+                              "AND bouncing_since IS NULL",
+                              id),
+                  1, "a refused login marked the address as bouncing");
+    cr_assert_eq (s_mail_count (), 0);
+    s_notify_kill (notify, 0);
+
+    //  With the right password, over STARTTLS, the digest goes once.
+    setenv ("PAPERBUS_SMTP_PASSWORD", "s3cret", 1);
+    s_notify_start (1);
+    s_clock_ms (t0 + HOUR_MS);
+    s_wait_jobs_done (10000);
+    cr_assert_eq (s_wait_mails (1, 5000), 1);
+    cr_assert_eq (s_count_id ("SELECT count(*) FROM mail_job WHERE subscription_id = $1 "
+                              "AND state = 'sent'",
+                              id),
+                  1);
+    char *log = pbtest_read_file (s_mail_log, NULL);
+    cr_assert (log);
+    char *accepted = strstr (log, "\"code\": 250");
+    cr_assert (accepted, "no accepted mail in the catcher's log: %s", log);
+    char *line_end = strchr (accepted, '\n');
+    char *line_start = accepted;
+    while (line_start > log && line_start[-1] != '\n')
+        line_start--;
+    char *line = strndup (line_start, line_end ? (size_t)(line_end - line_start) : strlen (line_start));
+    cr_expect (strstr (line, "\"tls\": true"), "the mail was not sent over TLS: %s", line);
+    cr_expect (strstr (line, "\"auth_user\": \"reader\""), "the sender did not log in: %s", line);
+    free (line);
+    free (log);
+}
