@@ -23,9 +23,11 @@
     died, or lost PostgreSQL, waiting for the server's answer) is recorded
     as sent, never sent again. The server had the whole message, and
     servers accept whole messages. We prefer this to sending again because a
-    doubled digest is spam in the reader's inbox, while what it costs, a
-    digest lost only if the server refused it in those milliseconds, is
-    what a mail server's own failure costs anyway.
+    doubled digest is spam in the reader's inbox. What it costs: a sender
+    that dies between its mark's commit and the final dot (the commit's
+    flush is most of it, a few milliseconds) loses that digest, which is
+    recorded as sent; so does a message the server refuses after the mark
+    and before the outcome is recorded.
 */
 #ifndef SENDER_H
 #define SENDER_H
