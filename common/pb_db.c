@@ -331,6 +331,20 @@ PGconn *pb_db_connection (pb_db_t *self)
     return self->conn;
 }
 
+int pb_db_notifications (pb_db_t *self)
+{
+    PGconn *connection = self->conn;
+    int count = 0;
+    if (connection && PQconsumeInput (connection)) {
+        PGnotify *notify;
+        while ((notify = PQnotifies (connection)) != NULL) {
+            PQfreemem (notify);
+            count++;
+        }
+    }
+    return count;
+}
+
 int64_t pb_db_reconnects (pb_db_t *self)
 {
     return self->reconnects;

@@ -75,6 +75,12 @@ const char *pb_db_sqlstate (pb_db_t *self);
 //  The raw connection, for COPY. Do not close it.
 PGconn *pb_db_connection (pb_db_t *self);
 
+//  Reads what the connection has received and drops the notifications
+//  (LISTEN/NOTIFY) waiting in it. Returns how many there were. Call it
+//  before waiting on the connection's socket: a notification that came with
+//  a statement's results waits in libpq, where the socket does not show it.
+int pb_db_notifications (pb_db_t *self);
+
 //  How many times this handle has reconnected since it was created.
 int64_t pb_db_reconnects (pb_db_t *self);
 

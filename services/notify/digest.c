@@ -4,17 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REMEMBER_MS   60000 //  longest an answer is reused
-#define TRENDING_MAX  50    //  the trending top asked for once, then sliced
-#define SEARCH_SPARE  30    //  hits asked beyond the limit, for papers already sent
-#define SEARCH_MAX    100   //  index.search's page limit
-#define GET_BATCH     100   //  ids per index.get
+#define REMEMBER_MS  60000 //  longest an answer is reused
+#define TRENDING_MAX 50    //  the trending top asked for once, then sliced
+#define SEARCH_SPARE 30    //  hits asked beyond the limit, for papers already sent
+#define SEARCH_MAX   100   //  index.search's page limit
+#define GET_BATCH    100   //  ids per index.get
 
 //  One remembered search: ids with their days, newest first.
 typedef struct {
-    size_t count;     //  hits
-    char **ids;       //  their ids
-    char **days;      //  their published days ("" when unknown)
+    size_t count; //  hits
+    char **ids;   //  their ids
+    char **days;  //  their published days ("" when unknown)
 } hits_t;
 
 //  One remembered paper, as a mail shows it.
@@ -133,8 +133,10 @@ static hits_t *s_search (digest_source_t *self, const char *query, size_t limit,
     msgpack_sbuffer_clear (&self->buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &self->buffer, msgpack_sbuffer_write);
-    pb_index_search_request_t request = {.query = pb_str (query), .sort = pb_str ("date"),
-                                         .limit = (int64_t)limit, .snippets = false};
+    pb_index_search_request_t request = {.query = pb_str (query),
+                                         .sort = pb_str ("date"),
+                                         .limit = (int64_t)limit,
+                                         .snippets = false};
     pb_set_present (&request, PB_index_search_request_sort);
     pb_set_present (&request, PB_index_search_request_limit);
     pb_set_present (&request, PB_index_search_request_snippets);
@@ -155,13 +157,13 @@ static hits_t *s_search (digest_source_t *self, const char *query, size_t limit,
         const pb_search_hit_t *hit = answer.hits.items;
         for (uint32_t i = 0; i < answer.hits.count; i++) {
             hits->ids[i] = pb_str_dup (hit[i].id);
-            hits->days[i] = pb_has (&hit[i], PB_search_hit_published) ? pb_str_dup (hit[i].published)
-                                                                        : strdup ("");
+            hits->days[i] = pb_has (&hit[i], PB_search_hit_published)
+                                ? pb_str_dup (hit[i].published)
+                                : strdup ("");
         }
         hits->count = answer.hits.count;
         zhashx_insert (self->searches, query, hits);
-    }
-    else
+    } else
         snprintf (problem, problem_size, "index.search answered with a bad message: %s",
                   error.message);
     pb_arena_destroy (&arena);
@@ -218,8 +220,7 @@ int digest_source_candidates (digest_source_t *self, const digest_interest_t *in
                 }
                 top->count = answer.papers.count;
                 self->trending = top;
-            }
-            else
+            } else
                 snprintf (problem, problem_size, "rank.top answered with a bad message: %s",
                           error.message);
             pb_arena_destroy (&scratch);
@@ -244,8 +245,8 @@ int digest_source_candidates (digest_source_t *self, const digest_interest_t *in
     //  Authors are alternatives, and au: filters all apply at once: one
     //  search per author, merged newest first.
     size_t searches = interest->author_count ? interest->author_count : 1;
-    size_t limit = interest->limit + SEARCH_SPARE < SEARCH_MAX ? interest->limit + SEARCH_SPARE
-                                                               : SEARCH_MAX;
+    size_t limit =
+        interest->limit + SEARCH_SPARE < SEARCH_MAX ? interest->limit + SEARCH_SPARE : SEARCH_MAX;
     hits_t **found = pb_arena_alloc (arena, searches * sizeof *found);
     size_t *next = pb_arena_alloc (arena, searches * sizeof *next);
     for (size_t s = 0; s < searches; s++) {
@@ -368,15 +369,14 @@ int digest_source_papers (digest_source_t *self, const char *const *ids, size_t 
         pb_arena_t *arena = pb_arena_new ();
         pb_index_get_reply_t answer;
         pb_codec_error_t error;
-        int decoded = pb_decode (zframe_data (reply.body), zframe_size (reply.body),
-                                 zframe_size (reply.body), &pb_index_get_reply_schema, &answer,
-                                 arena, &error);
+        int decoded =
+            pb_decode (zframe_data (reply.body), zframe_size (reply.body), zframe_size (reply.body),
+                       &pb_index_get_reply_schema, &answer, arena, &error);
         if (decoded == 0) {
             const pb_indexed_paper_t *found = answer.papers.items;
             for (uint32_t p = 0; p < answer.papers.count; p++)
                 s_remember (self, &found[p]);
-        }
-        else
+        } else
             snprintf (problem, problem_size, "index.get answered with a bad message: %s",
                       error.message);
         pb_arena_destroy (&arena);

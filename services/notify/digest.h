@@ -22,23 +22,23 @@ typedef struct _digest_source_t digest_source_t;
 
 //  What one subscription follows.
 typedef struct {
-    const char *query;              //  its query, or ""
-    const char *const *categories;  //  categories (any of them)
-    size_t category_count;          //  how many
-    const char *const *authors;     //  authors (any of them)
-    size_t author_count;            //  how many
-    int trending;                   //  the trending top N, 0 for none
-    const char *since;              //  only papers from this day on ("YYYY-MM-DD"), or NULL
-    size_t limit;                   //  most matching papers wanted
+    const char *query;             //  its query, or ""
+    const char *const *categories; //  categories (any of them)
+    size_t category_count;         //  how many
+    const char *const *authors;    //  authors (any of them)
+    size_t author_count;           //  how many
+    int trending;                  //  the trending top N, 0 for none
+    const char *since;             //  only papers from this day on ("YYYY-MM-DD"), or NULL
+    size_t limit;                  //  most matching papers wanted
 } digest_interest_t;
 
 //  The ids of the papers a digest may show, best first. Strings live in
 //  the arena given to digest_source_candidates.
 typedef struct {
-    const char **trending;  //  the trending top, best first
-    size_t trending_count;  //  how many
-    const char **matching;  //  new matching papers, newest first
-    size_t matching_count;  //  how many
+    const char **trending; //  the trending top, best first
+    size_t trending_count; //  how many
+    const char **matching; //  new matching papers, newest first
+    size_t matching_count; //  how many
 } digest_candidates_t;
 
 //  A source asking the services through CLIENT, waiting up to TIMEOUT_MS

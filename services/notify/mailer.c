@@ -6,20 +6,20 @@
 #include <string.h>
 
 struct _mailer_t {
-    CURL *curl;              //  one easy handle: libcurl keeps its connection open
-    char *url;               //  PAPERBUS_SMTP_URL
+    CURL *curl;                  //  one easy handle: libcurl keeps its connection open
+    char *url;                   //  PAPERBUS_SMTP_URL
     char error[CURL_ERROR_SIZE]; //  libcurl's message for the last failure
 };
 
 //  The message being sent, as libcurl's read callback sees it.
 typedef struct {
-    const char *data;        //  the whole message
-    size_t size;             //  its bytes
-    size_t offset;           //  bytes given to libcurl so far
+    const char *data;         //  the whole message
+    size_t size;              //  its bytes
+    size_t offset;            //  bytes given to libcurl so far
     mailer_commit_fn *commit; //  runs before the final dot
-    void *arg;               //  for commit
-    bool committed;          //  commit ran and agreed
-    bool aborted;            //  commit refused
+    void *arg;                //  for commit
+    bool committed;           //  commit ran and agreed
+    bool aborted;             //  commit refused
 } upload_t;
 
 mailer_t *mailer_new (pb_config_t *config, char *problem, size_t problem_size)
@@ -135,9 +135,8 @@ mailer_outcome_t mailer_send (mailer_t *self, const char *from, const char *to, 
         snprintf (reason, reason_size, "accepted (%ld)", code);
         return MAILER_SENT;
     }
-    snprintf (reason, reason_size, "%s (SMTP %ld)", self->error[0] ? self->error
-                                                                    : curl_easy_strerror (result),
-              code);
+    snprintf (reason, reason_size, "%s (SMTP %ld)",
+              self->error[0] ? self->error : curl_easy_strerror (result), code);
     if (upload.aborted)
         return MAILER_ABORTED;
     //  After the final dot, only a 4xx or 5xx is an answer; anything else

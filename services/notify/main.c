@@ -29,10 +29,10 @@
 
 typedef struct {
     pb_config_t *config;
-    pb_db_t *db;                //  requests and the scheduler
-    pb_client_t *client;        //  to ask the index whether a query parses
-    digest_source_t *source;    //  the same, through digest.h
-    subscriptions_key_t key;    //  signs unsubscribe links
+    pb_db_t *db;             //  requests and the scheduler
+    pb_client_t *client;     //  to ask the index whether a query parses
+    digest_source_t *source; //  the same, through digest.h
+    subscriptions_key_t key; //  signs unsubscribe links
 } notify_t;
 
 /* ==== Requests ==== */
@@ -144,8 +144,8 @@ static int s_unsubscribe (const pb_request_t *request, pb_response_t *response, 
         goto done;
     }
     bool removed;
-    int code =
-        subscriptions_remove (self->db, &self->key, email, token, &removed, problem, sizeof problem);
+    int code = subscriptions_remove (self->db, &self->key, email, token, &removed, problem,
+                                     sizeof problem);
     if (code) {
         pb_response_error (response, code, "%s", problem);
         goto done;
@@ -196,7 +196,8 @@ static int s_status (const pb_request_t *request, pb_response_t *response, void 
         "  (SELECT count(*) FROM subscription WHERE bouncing_since IS NOT NULL), "
         "  (SELECT count(*) FROM subscription_request WHERE confirmed_at IS NULL "
         "     AND expires_at > to_timestamp ($1::float8 / 1000)), "
-        "  count(*) FILTER (WHERE state = 'queued' AND due_at <= to_timestamp ($1::float8 / 1000)), "
+        "  count(*) FILTER (WHERE state = 'queued' AND due_at <= to_timestamp ($1::float8 / "
+        "1000)), "
         "  count(*) FILTER (WHERE state = 'queued' AND due_at > to_timestamp ($1::float8 / 1000)), "
         "  count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state = 'empty'), "
         "  count(*) FILTER (WHERE state = 'failed'), count(*) FILTER (WHERE state = 'bounced'), "
@@ -213,11 +214,16 @@ static int s_status (const pb_request_t *request, pb_response_t *response, void 
     bool run_known = !PQgetisnull (result, 0, 9);
     bool run_done = run_known && PQgetvalue (result, 0, 9)[0] == 't';
     PQclear (result);
-    pb_notify_status_reply_t reply = {
-        .subscriptions = counts[0], .bouncing = counts[1], .pending = counts[2],
-        .queued = counts[3],        .retrying = counts[4], .sent = counts[5],
-        .empty = counts[6],         .failed = counts[7],   .bounced = counts[8],
-        .run_done = run_done};
+    pb_notify_status_reply_t reply = {.subscriptions = counts[0],
+                                      .bouncing = counts[1],
+                                      .pending = counts[2],
+                                      .queued = counts[3],
+                                      .retrying = counts[4],
+                                      .sent = counts[5],
+                                      .empty = counts[6],
+                                      .failed = counts[7],
+                                      .bounced = counts[8],
+                                      .run_done = run_done};
     if (run && !run_known) {
         pb_response_error (response, PB_E_NOT_FOUND, "run: there is no run %lld", (long long)run);
         goto done;

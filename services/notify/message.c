@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#define QP_LINE_MAX      76 //  RFC 2045: encoded lines of at most 76 characters
-#define WORD_BYTES_MAX   45 //  UTF-8 bytes per encoded word: 60 base64 characters, 75 in all
+#define QP_LINE_MAX    76 //  RFC 2045: encoded lines of at most 76 characters
+#define WORD_BYTES_MAX 45 //  UTF-8 bytes per encoded word: 60 base64 characters, 75 in all
 
 /* ==== The buffer ==== */
 
@@ -93,12 +93,12 @@ int message_append_quoted_printable (message_t *message, const char *text)
         //  Literal: printable ASCII but '='; a space or tab unless it ends
         //  the line (trailing white space may be stripped on the way); and
         //  not the F of a line starting "From ", which mbox files mangle.
-        bool literal = (*at >= 33 && *at <= 126 && *at != '=') ||
-                       ((*at == ' ' || *at == '\t') && !line_end);
+        bool literal =
+            (*at >= 33 && *at <= 126 && *at != '=') || ((*at == ' ' || *at == '\t') && !line_end);
         if (column == 0 && *at == 'F' && strncmp ((const char *)at, "From ", 5) == 0)
             literal = false;
         if (column == 0 && *at == '.') //  a lone dot would end SMTP DATA on a relay that
-            literal = false;            //  does not stuff dots
+            literal = false;           //  does not stuff dots
         if (literal)
             token[0] = (char)*at;
         else {
@@ -186,7 +186,8 @@ int message_append_header (message_t *message, const char *name, const char *val
         for (size_t i = 0; i < chunk_size; i++)
             if (chunk[i] < 32 || chunk[i] == 127)
                 chunk[i] = ' ';
-        char encoded[sodium_base64_ENCODED_LEN (WORD_BYTES_MAX + 4, sodium_base64_VARIANT_ORIGINAL)];
+        char
+            encoded[sodium_base64_ENCODED_LEN (WORD_BYTES_MAX + 4, sodium_base64_VARIANT_ORIGINAL)];
         sodium_bin2base64 (encoded, sizeof encoded, chunk, chunk_size,
                            sodium_base64_VARIANT_ORIGINAL);
         if (s_format (message, "%s=?UTF-8?B?%s?=", start == 0 ? " " : "\r\n ", encoded))
@@ -203,13 +204,25 @@ static int s_html (message_t *message, const char *text)
     for (const char *at = text;; at++) {
         const char *entity = NULL;
         switch (*at) {
-        case '&': entity = "&amp;"; break;
-        case '<': entity = "&lt;"; break;
-        case '>': entity = "&gt;"; break;
-        case '"': entity = "&quot;"; break;
-        case '\'': entity = "&#39;"; break;
-        case 0: return s_append (message, run, (size_t)(at - run));
-        default: continue;
+        case '&':
+            entity = "&amp;";
+            break;
+        case '<':
+            entity = "&lt;";
+            break;
+        case '>':
+            entity = "&gt;";
+            break;
+        case '"':
+            entity = "&quot;";
+            break;
+        case '\'':
+            entity = "&#39;";
+            break;
+        case 0:
+            return s_append (message, run, (size_t)(at - run));
+        default:
+            continue;
         }
         if (s_append (message, run, (size_t)(at - run)) || s_text (message, entity))
             return -1;
@@ -311,8 +324,8 @@ bool message_sender_valid (const char *sender, char address[MESSAGE_ADDRESS_MAX 
         const char *close = strchr (open, '>');
         if (!close || close[1] != 0)
             return false;
-        for (const unsigned char *c = (const unsigned char *)sender; c < (const unsigned char *)open;
-             c++)
+        for (const unsigned char *c = (const unsigned char *)sender;
+             c < (const unsigned char *)open; c++)
             if (*c < 32 || *c == '"' || *c == 127)
                 return false;
         start = open + 1;
@@ -425,8 +438,31 @@ static int s_close (message_t *message, const char *boundary)
 //  Appends the link to paper ID on the web page.
 static int s_paper_url (message_t *message, const char *public_url, const char *id)
 {
-    return s_text (message, public_url) || s_text (message, "/papers/") ||
-           s_url_part (message, id);
+    return s_text (message, public_url) || s_text (message, "/papers/") || s_url_part (message, id);
+}
+
+//  The parts of a mail while they are written, and its link.
+typedef struct {
+    message_t link;    //  the link the mail is about (unsubscribe, confirm)
+    message_t text;    //  the text part, before encoding
+    message_t html;    //  the HTML part, before encoding
+    char boundary[40]; //  between the parts
+} drafts_t;
+
+//  Appends the drafts as the two parts of MESSAGE when WRITTEN (they were
+//  written whole), and frees them. Returns 0, or -1.
+static int s_drafts_finish (message_t *message, drafts_t *drafts, bool written)
+{
+    int rc = written && message_append_quoted_printable (message, drafts->text.data) == 0 &&
+                     s_html_part (message, drafts->boundary) == 0 &&
+                     message_append_quoted_printable (message, drafts->html.data) == 0 &&
+                     s_close (message, drafts->boundary) == 0
+                 ? 0
+                 : -1;
+    message_free (&drafts->link);
+    message_free (&drafts->text);
+    message_free (&drafts->html);
+    return rc;
 }
 
 /* ==== The digest ==== */
@@ -480,15 +516,15 @@ static int s_html_papers (message_t *html, const char *heading, const message_pa
             s_text (html, "\" style=\"font-weight:bold\">") || s_html (html, paper->title) ||
             s_text (html, "</a><br>\n<span>") || s_html (html, paper->authors) ||
             s_text (html, "</span><br>\n<small>") || s_html (html, paper->categories) ||
-            (paper->published &&
-             ((*paper->categories && s_text (html, " &middot; ")) || s_html (html, paper->published))) ||
+            (paper->published && ((*paper->categories && s_text (html, " &middot; ")) ||
+                                  s_html (html, paper->published))) ||
             (s_arxiv (paper->id) && (s_text (html, " &middot; <a href=\"https://arxiv.org/abs/") ||
                                      s_html (html, paper->id) || s_text (html, "\">arXiv</a>"))) ||
             s_text (html, "</small>"))
             return -1;
         if (paper->excerpt && *paper->excerpt &&
-            (s_text (html, "<br>\n<span style=\"color:#555\">") ||
-             s_html (html, paper->excerpt) || s_text (html, "</span>")))
+            (s_text (html, "<br>\n<span style=\"color:#555\">") || s_html (html, paper->excerpt) ||
+             s_text (html, "</span>")))
             return -1;
         if (s_text (html, "</li>\n"))
             return -1;
@@ -516,28 +552,23 @@ int message_compose_digest (message_t *message, const message_digest_t *digest)
     snprintf (subject, sizeof subject, "paperbus %s \u2014 %zu new paper%s%s%.*s",
               digest->weekly ? "weekly" : "daily", total, total == 1 ? "" : "s",
               *interest ? " " : "", s_utf8_prefix (interest, 120), interest);
-    message_t link = {0};
-    message_t text = {0};
-    message_t html = {0};
-    char boundary[40];
-    s_boundary (boundary);
-    int rc = -1;
-    if (s_text (&link, digest->public_url) || s_text (&link, "/api/unsubscribe?token=") ||
-        s_url_part (&link, digest->unsubscribe_token))
-        goto done;
+    drafts_t drafts = {0};
+    s_boundary (drafts.boundary);
+    message_t *link = &drafts.link, *text = &drafts.text, *html = &drafts.html;
+    if (s_text (link, digest->public_url) || s_text (link, "/api/unsubscribe?token=") ||
+        s_url_part (link, digest->unsubscribe_token))
+        return s_drafts_finish (message, &drafts, false);
     char *extra = NULL;
     if (asprintf (&extra,
                   "List-Unsubscribe: <%s>\r\n"
                   "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
                   "List-Id: paperbus digests <digests.paperbus>\r\n"
                   "Auto-Submitted: auto-generated\r\n",
-                  link.data) < 0)
-        goto done;
+                  link->data) < 0)
+        return s_drafts_finish (message, &drafts, false);
     int opened = s_open (message, digest->from, digest->to, digest->message_id, digest->date_ms,
-                         subject, extra, boundary);
+                         subject, extra, drafts.boundary);
     free (extra);
-    if (opened)
-        goto done;
 
     const char *span = digest->weekly ? "the week of " : "";
     char matching_heading[160];
@@ -545,81 +576,65 @@ int message_compose_digest (message_t *message, const message_digest_t *digest)
               digest->interest ? " " : "",
               digest->interest ? s_utf8_prefix (digest->interest, 140) : 0,
               digest->interest ? digest->interest : "");
-    if (s_format (&text, "Your paperbus digest for %s%s\n\n", span, digest->period) ||
-        s_text_papers (&text, "Trending now", digest->trending, digest->trending_count,
-                       digest->public_url) ||
-        s_text_papers (&text, matching_heading, digest->matching, digest->matching_count,
-                       digest->public_url) ||
-        s_format (&text,
+    bool written =
+        opened == 0 &&
+        s_format (text, "Your paperbus digest for %s%s\n\n", span, digest->period) == 0 &&
+        s_text_papers (text, "Trending now", digest->trending, digest->trending_count,
+                       digest->public_url) == 0 &&
+        s_text_papers (text, matching_heading, digest->matching, digest->matching_count,
+                       digest->public_url) == 0 &&
+        s_format (text,
                   "-- \nYou get this mail because %s subscribed to paperbus digests.\n"
                   "Unsubscribe with one click: %s\n",
-                  digest->to, link.data))
-        goto done;
-    if (s_text (&html, s_html_head) ||
-        s_format (&html, "<h1 style=\"font-size:1.4em\">Your paperbus digest for %s%s</h1>\n",
-                  span, digest->period) ||
-        s_html_papers (&html, "Trending now", digest->trending, digest->trending_count,
-                       digest->public_url) ||
-        s_html_papers (&html, matching_heading, digest->matching, digest->matching_count,
-                       digest->public_url) ||
-        s_text (&html, "<hr>\n<p style=\"font-size:0.9em;color:#555\">You get this mail because ") ||
-        s_html (&html, digest->to) ||
-        s_text (&html, " subscribed to paperbus digests. <a href=\"") || s_html (&html, link.data) ||
-        s_text (&html, "\">Unsubscribe</a> with one click.</p>\n</body></html>\n"))
-        goto done;
-    if (message_append_quoted_printable (message, text.data) || s_html_part (message, boundary) ||
-        message_append_quoted_printable (message, html.data) || s_close (message, boundary))
-        goto done;
-    rc = 0;
-done:
-    message_free (&link);
-    message_free (&text);
-    message_free (&html);
-    return rc;
+                  digest->to, link->data) == 0 &&
+        s_text (html, s_html_head) == 0 &&
+        s_format (html, "<h1 style=\"font-size:1.4em\">Your paperbus digest for %s%s</h1>\n", span,
+                  digest->period) == 0 &&
+        s_html_papers (html, "Trending now", digest->trending, digest->trending_count,
+                       digest->public_url) == 0 &&
+        s_html_papers (html, matching_heading, digest->matching, digest->matching_count,
+                       digest->public_url) == 0 &&
+        s_text (html, "<hr>\n<p style=\"font-size:0.9em;color:#555\">You get this mail because ") ==
+            0 &&
+        s_html (html, digest->to) == 0 &&
+        s_text (html, " subscribed to paperbus digests. <a href=\"") == 0 &&
+        s_html (html, link->data) == 0 &&
+        s_text (html, "\">Unsubscribe</a> with one click.</p>\n</body></html>\n") == 0;
+    return s_drafts_finish (message, &drafts, written);
 }
 
 /* ==== The confirmation ==== */
 
 int message_compose_confirmation (message_t *message, const message_confirmation_t *mail)
 {
-    message_t link = {0};
-    message_t text = {0};
-    message_t html = {0};
-    char boundary[40];
-    s_boundary (boundary);
+    drafts_t drafts = {0};
+    s_boundary (drafts.boundary);
+    message_t *link = &drafts.link, *text = &drafts.text, *html = &drafts.html;
     char expires[32];
     time_t seconds = (time_t)(mail->expires_ms / 1000);
     struct tm tm;
     gmtime_r (&seconds, &tm);
     strftime (expires, sizeof expires, "%Y-%m-%d %H:%M UTC", &tm);
-    int rc = -1;
-    if (s_text (&link, mail->public_url) || s_text (&link, "/api/subscriptions/confirm?token=") ||
-        s_url_part (&link, mail->token))
-        goto done;
-    if (s_open (message, mail->from, mail->to, mail->message_id, mail->date_ms,
-                "Confirm your paperbus digest", "Auto-Submitted: auto-generated\r\n", boundary))
-        goto done;
-    if (s_format (&text,
+    bool written =
+        s_text (link, mail->public_url) == 0 &&
+        s_text (link, "/api/subscriptions/confirm?token=") == 0 &&
+        s_url_part (link, mail->token) == 0 &&
+        s_open (message, mail->from, mail->to, mail->message_id, mail->date_ms,
+                "Confirm your paperbus digest", "Auto-Submitted: auto-generated\r\n",
+                drafts.boundary) == 0 &&
+        s_format (text,
                   "Someone, probably you, asked for paperbus digests at %s: %s.\n\n"
                   "To confirm, open this link before %s:\n%s\n\n"
                   "Or run: paperctl confirm %s\n\n"
                   "If you did not ask for this, ignore this mail: nothing more will be sent.\n",
-                  mail->to, mail->interest, expires, link.data, mail->token))
-        goto done;
-    if (s_text (&html, s_html_head) || s_text (&html, "<p>Someone, probably you, asked for paperbus digests at ") ||
-        s_html (&html, mail->to) || s_text (&html, ": ") || s_html (&html, mail->interest) ||
-        s_text (&html, ".</p>\n<p><a href=\"") || s_html (&html, link.data) ||
-        s_format (&html, "\">Confirm the subscription</a> (before %s).</p>\n", expires) ||
-        s_text (&html, "<p style=\"color:#555\">If you did not ask for this, ignore this mail: "
-                       "nothing more will be sent.</p>\n</body></html>\n"))
-        goto done;
-    if (message_append_quoted_printable (message, text.data) || s_html_part (message, boundary) ||
-        message_append_quoted_printable (message, html.data) || s_close (message, boundary))
-        goto done;
-    rc = 0;
-done:
-    message_free (&link);
-    message_free (&text);
-    message_free (&html);
-    return rc;
+                  mail->to, mail->interest, expires, link->data, mail->token) == 0 &&
+        s_text (html, s_html_head) == 0 &&
+        s_text (html, "<p>Someone, probably you, asked for paperbus digests at ") == 0 &&
+        s_html (html, mail->to) == 0 && s_text (html, ": ") == 0 &&
+        s_html (html, mail->interest) == 0 && s_text (html, ".</p>\n<p><a href=\"") == 0 &&
+        s_html (html, link->data) == 0 &&
+        s_format (html, "\">Confirm the subscription</a> (before %s).</p>\n", expires) == 0 &&
+        s_text (html, "<p style=\"color:#555\">If you did not ask for this, ignore this mail: "
+                      "nothing more will be sent.</p>\n</body></html>\n") == 0;
+    return s_drafts_finish (message, &drafts, written);
 }

@@ -37,15 +37,15 @@ typedef struct {
 
 //  What one digest holds and where its links go.
 typedef struct {
-    const char *from;              //  PAPERBUS_MAIL_FROM, checked by message_sender_valid
-    const char *to;                //  the subscriber's address
-    const char *message_id;        //  "<...@...>"
-    int64_t date_ms;               //  the Date header
-    const char *public_url;        //  "https://papers.example.org", no trailing slash
-    const char *unsubscribe_token; //  signed token of the one-click link
-    const char *period;            //  "2026-11-28" (a day, or a week's Monday)
-    bool weekly;                   //  weekly digest, else daily
-    const char *interest;          //  what the subscriber follows, in words; NULL for none
+    const char *from;                //  PAPERBUS_MAIL_FROM, checked by message_sender_valid
+    const char *to;                  //  the subscriber's address
+    const char *message_id;          //  "<...@...>"
+    int64_t date_ms;                 //  the Date header
+    const char *public_url;          //  "https://papers.example.org", no trailing slash
+    const char *unsubscribe_token;   //  signed token of the one-click link
+    const char *period;              //  "2026-11-28" (a day, or a week's Monday)
+    bool weekly;                     //  weekly digest, else daily
+    const char *interest;            //  what the subscriber follows, in words; NULL for none
     const message_paper_t *trending; //  the trending papers new to this subscriber
     size_t trending_count;           //  how many
     const message_paper_t *matching; //  new papers matching the subscription

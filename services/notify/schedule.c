@@ -12,14 +12,15 @@ int schedule_lease (pb_db_t *db, const char *holder, int64_t ttl_ms)
     pb_db_params_text (&params, holder);
     pb_db_params_int (&params, ttl_ms);
     //  The lease runs on PostgreSQL's clock, shared by every process.
-    return (int)pb_db_run (db,
-                           "INSERT INTO notify_lease (name, holder, expires_at) "
-                           "VALUES ('scheduler', $1, now () + make_interval (secs => $2::float8 / 1000)) "
-                           "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
-                           "  expires_at = EXCLUDED.expires_at "
-                           "WHERE notify_lease.holder = EXCLUDED.holder "
-                           "   OR notify_lease.expires_at < now ()",
-                           &params);
+    return (int)pb_db_run (
+        db,
+        "INSERT INTO notify_lease (name, holder, expires_at) "
+        "VALUES ('scheduler', $1, now () + make_interval (secs => $2::float8 / 1000)) "
+        "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, "
+        "  expires_at = EXCLUDED.expires_at "
+        "WHERE notify_lease.holder = EXCLUDED.holder "
+        "   OR notify_lease.expires_at < now ()",
+        &params);
 }
 
 void schedule_release (pb_db_t *db, const char *holder)
@@ -30,12 +31,12 @@ void schedule_release (pb_db_t *db, const char *holder)
 }
 
 typedef struct {
-    int64_t now_ms;  //  the time taken for now
-    bool force;      //  every current period, before its hour too
-    int64_t run;     //  the run marking the jobs, 0 for none
-    int64_t after;   //  the chunk starts after this subscription id
-    int64_t last;    //  out: the chunk's last subscription id, 0 when none was left
-    int64_t queued;  //  out: jobs queued by the chunk
+    int64_t now_ms; //  the time taken for now
+    bool force;     //  every current period, before its hour too
+    int64_t run;    //  the run marking the jobs, 0 for none
+    int64_t after;  //  the chunk starts after this subscription id
+    int64_t last;   //  out: the chunk's last subscription id, 0 when none was left
+    int64_t queued; //  out: jobs queued by the chunk
 } chunk_tx_t;
 
 static int s_chunk_tx (pb_db_t *db, void *arg)
@@ -98,14 +99,14 @@ int64_t schedule_request_run (pb_db_t *db, int64_t now_ms, bool force)
     pb_db_params_text (&params, force ? "true" : "false");
     pb_db_params_int (&params, now_ms);
     //  One statement: the NOTIFY is sent when the insert commits.
-    PGresult *result = pb_db_query (
-        db,
-        "WITH run AS (INSERT INTO digest_run (forced, at) "
-        "  VALUES ($1::boolean, to_timestamp ($2::float8 / 1000)) RETURNING id) "
-        "SELECT id, pg_notify ('digest_run', id::text) FROM run",
-        &params);
-    int64_t run = result && PQntuples (result) == 1 ? strtoll (PQgetvalue (result, 0, 0), NULL, 10)
-                                                    : -1;
+    PGresult *result =
+        pb_db_query (db,
+                     "WITH run AS (INSERT INTO digest_run (forced, at) "
+                     "  VALUES ($1::boolean, to_timestamp ($2::float8 / 1000)) RETURNING id) "
+                     "SELECT id, pg_notify ('digest_run', id::text) FROM run",
+                     &params);
+    int64_t run =
+        result && PQntuples (result) == 1 ? strtoll (PQgetvalue (result, 0, 0), NULL, 10) : -1;
     PQclear (result);
     return run;
 }
@@ -169,25 +170,24 @@ int schedule_tidy (pb_db_t *db, int64_t now_ms)
 //  PIPE. Returns 1 when PIPE has a message.
 static int s_wait (pb_db_t *db, zsock_t *pipe, int64_t timeout_ms)
 {
+    if (pb_db_notifications (db) > 0)
+        timeout_ms = 0; //  a run was asked for while the connection was busy
     PGconn *connection = pb_db_connection (db);
     zmq_pollitem_t items[2] = {
         {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
         {NULL, connection ? PQsocket (connection) : -1, ZMQ_POLLIN, 0},
     };
     zmq_poll (items, items[1].fd >= 0 ? 2 : 1, (long)(timeout_ms > 0 ? timeout_ms : 0));
-    if (connection && PQconsumeInput (connection)) {
-        PGnotify *notify;
-        while ((notify = PQnotifies (connection)) != NULL)
-            PQfreemem (notify);
-    }
+    pb_db_notifications (db);
     return (items[0].revents & ZMQ_POLLIN) ? 1 : 0;
 }
 
 void schedule_actor (zsock_t *pipe, void *args)
 {
     schedule_args_t *given = args;
-    pb_db_t *db = pb_db_new (pb_config_str (given->config, PB_CONF_DATABASE_URL), "notify-scheduler",
-                             (int)pb_config_int (given->config, PB_CONF_DB_CONNECT_TIMEOUT));
+    pb_db_t *db =
+        pb_db_new (pb_config_str (given->config, PB_CONF_DATABASE_URL), "notify-scheduler",
+                   (int)pb_config_int (given->config, PB_CONF_DB_CONNECT_TIMEOUT));
     zsock_signal (pipe, 0); //  zactor_new waits for this, whatever happened
     zstr_send (pipe, db ? "ready" : "failed");
     if (!db)

@@ -23,31 +23,31 @@ struct _sender_t {
     const subscriptions_key_t *key; //  signs unsubscribe links
     char from[512];                 //  PAPERBUS_MAIL_FROM as given
     char from_address[MESSAGE_ADDRESS_MAX + 1]; //  its bare address
-    const char *domain;             //  the part of from_address after @
-    char *public_url;               //  PAPERBUS_PUBLIC_URL without a trailing /
-    int64_t retry_ms;               //  first retry's wait
-    int64_t attempts_max;           //  attempts before giving up
-    size_t digest_papers;           //  most matching papers per digest
-    int64_t listening_since;        //  db reconnect count when LISTEN was sent; -1 before
-    message_t message;              //  the mail being composed
+    const char *domain;                         //  the part of from_address after @
+    char *public_url;                           //  PAPERBUS_PUBLIC_URL without a trailing /
+    int64_t retry_ms;                           //  first retry's wait
+    int64_t attempts_max;                       //  attempts before giving up
+    size_t digest_papers;                       //  most matching papers per digest
+    int64_t listening_since; //  db reconnect count when LISTEN was sent; -1 before
+    message_t message;       //  the mail being composed
 };
 
 //  One claimed job, as read in the claim.
 typedef struct {
-    int64_t id;                //  mail_job.id
-    bool digest;               //  a digest, else a confirmation
-    const char *email;         //  the recipient
-    const char *token;         //  a confirmation's token
-    const char *period;        //  a digest's period
-    int64_t attempts;          //  attempts before this one
-    int64_t subscription;      //  a digest's subscription
+    int64_t id;                 //  mail_job.id
+    bool digest;                //  a digest, else a confirmation
+    const char *email;          //  the recipient
+    const char *token;          //  a confirmation's token
+    const char *period;         //  a digest's period
+    int64_t attempts;           //  attempts before this one
+    int64_t subscription;       //  a digest's subscription
     digest_interest_t interest; //  what it follows
-    bool weekly;               //  its cadence
-    bool bouncing;             //  its address bounced since the job was queued
-    bool handed;               //  a mark exists: the message was completed before
-    int64_t expires_ms;        //  when a confirmation's link stops working
-    const char **marked;       //  the papers the mark names
-    size_t marked_count;       //  how many
+    bool weekly;                //  its cadence
+    bool bouncing;              //  its address bounced since the job was queued
+    bool handed;                //  a mark exists: the message was completed before
+    int64_t expires_ms;         //  when a confirmation's link stops working
+    const char **marked;        //  the papers the mark names
+    size_t marked_count;        //  how many
 } job_t;
 
 //  Whether URL can go into a mail's links and headers as it is.
@@ -105,8 +105,8 @@ sender_t *sender_new (pb_config_t *config, const subscriptions_key_t *key, const
     }
     self->client = pb_client_new (config);
     self->publisher = pb_publisher_new (config);
-    self->source = digest_source_new (self->client,
-                                      (int)pb_config_int (config, PB_CONF_REQUEST_TIMEOUT_MS));
+    self->source =
+        digest_source_new (self->client, (int)pb_config_int (config, PB_CONF_REQUEST_TIMEOUT_MS));
     return self;
 }
 
@@ -139,11 +139,8 @@ static const char **s_strings (const char *text, pb_arena_t *arena, size_t *coun
     const char **strings = pb_arena_alloc (arena, (size + 1) * sizeof *strings);
     size_t index;
     json_t *item;
-    json_array_foreach (array, index, item)
-        if (json_is_string (item))
-            strings[(*count)++] = pb_arena_str (arena, json_string_value (item),
-                                                json_string_length (item))
-                                      .ptr;
+    json_array_foreach (array, index, item) if (json_is_string (item)) strings[(*count)++] =
+        pb_arena_str (arena, json_string_value (item), json_string_length (item)).ptr;
     json_decref (array);
     return strings;
 }
@@ -202,10 +199,10 @@ static int s_claim (sender_t *self, int64_t now_ms, pb_arena_t *arena, job_t *jo
     };
     const char *query = s_column (result, 7, arena);
     job->interest.query = query ? query : "";
-    job->interest.categories = s_strings (PQgetvalue (result, 0, 8), arena,
-                                          &job->interest.category_count);
-    job->interest.authors = s_strings (PQgetvalue (result, 0, 9), arena,
-                                       &job->interest.author_count);
+    job->interest.categories =
+        s_strings (PQgetvalue (result, 0, 8), arena, &job->interest.category_count);
+    job->interest.authors =
+        s_strings (PQgetvalue (result, 0, 9), arena, &job->interest.author_count);
     job->interest.trending = (int)strtol (PQgetvalue (result, 0, 10), NULL, 10);
     job->interest.since = s_column (result, 12, arena);
     job->interest.limit = self->digest_papers;
@@ -220,6 +217,14 @@ static int s_claim (sender_t *self, int64_t now_ms, pb_arena_t *arena, job_t *jo
 
 /* ==== Outcomes ==== */
 
+//  Drops JOB's mark (in the open transaction): its outcome is known now.
+static int s_unmark (sender_t *self, const job_t *job)
+{
+    pb_db_params_t params = {0};
+    pb_db_params_int (&params, job->id);
+    return pb_db_run (self->db, "DELETE FROM mail_handed WHERE job_id = $1", &params) < 0 ? -1 : 0;
+}
+
 //  Records JOB as sent with PAPERS (in the open transaction) and packs its
 //  digest.sent event into EVENT. Returns the event's seq (0 for a
 //  confirmation), or -1.
@@ -231,17 +236,16 @@ static int64_t s_record_sent (sender_t *self, const job_t *job, const char *cons
     pb_db_params_int (&params, job->id);
     pb_db_params_int (&params, now_ms);
     pb_db_params_int (&params, (int64_t)count);
-    pb_db_params_text (&params, confirmed ? NULL : "the sender stopped before the server's answer "
-                                                   "was recorded; counted as sent");
-    if (pb_db_run (self->db,
-                   "UPDATE mail_job SET state = 'sent', done_at = to_timestamp ($2::float8 / 1000), "
-                   "  attempts = attempts + 1, papers = $3, token = NULL, last_error = $4 "
-                   "WHERE id = $1",
-                   &params) != 1)
-        return -1;
-    params = (pb_db_params_t){0};
-    pb_db_params_int (&params, job->id);
-    if (pb_db_run (self->db, "DELETE FROM mail_handed WHERE job_id = $1", &params) < 0)
+    pb_db_params_text (&params, confirmed ? NULL
+                                          : "the sender stopped before the server's answer "
+                                            "was recorded; counted as sent");
+    if (pb_db_run (
+            self->db,
+            "UPDATE mail_job SET state = 'sent', done_at = to_timestamp ($2::float8 / 1000), "
+            "  attempts = attempts + 1, papers = $3, token = NULL, last_error = $4 "
+            "WHERE id = $1",
+            &params) != 1 ||
+        s_unmark (self, job))
         return -1;
     if (!job->digest)
         return 0;
@@ -288,9 +292,7 @@ static int s_record_failure (sender_t *self, const job_t *job, bool bounced, con
     int64_t backoff = self->retry_ms << shift;
     if (backoff > BACKOFF_MAX_MS || backoff <= 0)
         backoff = BACKOFF_MAX_MS;
-    const char *state = bounced                        ? "bounced"
-                        : attempts >= self->attempts_max ? "failed"
-                                                         : "queued";
+    const char *state = bounced ? "bounced" : attempts >= self->attempts_max ? "failed" : "queued";
     pb_db_params_t params = {0};
     pb_db_params_int (&params, job->id);
     pb_db_params_text (&params, state);
@@ -303,11 +305,8 @@ static int s_record_failure (sender_t *self, const job_t *job, bool bounced, con
                    "  done_at = CASE WHEN $2 = 'queued' THEN NULL "
                    "                 ELSE to_timestamp ($3::float8 / 1000) END "
                    "WHERE id = $1",
-                   &params) != 1)
-        return -1;
-    params = (pb_db_params_t){0};
-    pb_db_params_int (&params, job->id);
-    if (pb_db_run (self->db, "DELETE FROM mail_handed WHERE job_id = $1", &params) < 0)
+                   &params) != 1 ||
+        s_unmark (self, job))
         return -1;
     if (bounced && job->digest) {
         params = (pb_db_params_t){0};
@@ -567,12 +566,16 @@ int sender_step (sender_t *self)
     }
     if (job.digest && job.bouncing) {
         rc = s_record_skip (self, &job, "bounced", "the address bounced since this was queued",
-                            now_ms) ? -1 : 1;
+                            now_ms)
+                 ? -1
+                 : 1;
         goto done;
     }
     if (!job.digest && !job.token) {
         rc = s_record_skip (self, &job, "failed", "the request expired before its mail went out",
-                            now_ms) ? -1 : 1;
+                            now_ms)
+                 ? -1
+                 : 1;
         goto done;
     }
     const char **papers = NULL;
@@ -589,23 +592,22 @@ int sender_step (sender_t *self)
             rc = s_record_skip (self, &job, "empty", NULL, now_ms) ? -1 : 1;
             goto done;
         }
-    }
-    else if (s_compose_confirmation (self, &job, now_ms, message_id)) {
+    } else if (s_compose_confirmation (self, &job, now_ms, message_id)) {
         rc = -1;
         goto done;
     }
     mark_t mark = {self, job.id, pb_db_array_new (PB_DB_TEXT)};
     for (size_t i = 0; i < count; i++)
         pb_db_array_add (mark.papers, papers[i], strlen (papers[i]));
-    mailer_outcome_t outcome = mailer_send (self->mailer, self->from_address, job.email,
-                                            self->message.data, self->message.size, s_mark, &mark,
-                                            problem, sizeof problem);
+    mailer_outcome_t outcome =
+        mailer_send (self->mailer, self->from_address, job.email, self->message.data,
+                     self->message.size, s_mark, &mark, problem, sizeof problem);
     pb_db_array_destroy (&mark.papers);
     switch (outcome) {
     case MAILER_SENT:
     case MAILER_UNKNOWN: //  the server may have it: counted as sent (sender.h)
-        seq = s_record_sent (self, &job, papers, count, outcome == MAILER_SENT, message_id,
-                             now_ms, &event);
+        seq = s_record_sent (self, &job, papers, count, outcome == MAILER_SENT, message_id, now_ms,
+                             &event);
         rc = seq < 0 ? -1 : 1;
         break;
     case MAILER_TEMPORARY:
@@ -638,6 +640,8 @@ int sender_wait (sender_t *self, zsock_t *pipe, int timeout_ms)
         if (pb_db_run (self->db, "LISTEN mail_job", NULL) >= 0)
             self->listening_since = pb_db_reconnects (self->db);
     }
+    if (pb_db_notifications (self->db) > 0)
+        timeout_ms = 0; //  new jobs came while the connection was busy
     PGconn *connection = pb_db_connection (self->db);
     zmq_pollitem_t items[2] = {
         {pipe ? zsock_resolve (pipe) : NULL, 0, ZMQ_POLLIN, 0},
@@ -651,11 +655,7 @@ int sender_wait (sender_t *self, zsock_t *pipe, int timeout_ms)
     }
     if (zmq_poll (first, count, timeout_ms) < 0)
         return pipe && zsys_interrupted ? 1 : 0;
-    if (connection && PQconsumeInput (connection)) {
-        PGnotify *notify;
-        while ((notify = PQnotifies (connection)) != NULL)
-            PQfreemem (notify);
-    }
+    pb_db_notifications (self->db);
     return pipe && (items[0].revents & ZMQ_POLLIN) ? 1 : 0;
 }
 

@@ -60,9 +60,9 @@ void sender_actor (zsock_t *pipe, void *args);
 
 //  What sender_actor needs.
 typedef struct {
-    pb_config_t *config;              //  settings
-    const subscriptions_key_t *key;   //  signs unsubscribe links
-    char name[64];                    //  for the log and pg_stat_activity
+    pb_config_t *config;            //  settings
+    const subscriptions_key_t *key; //  signs unsubscribe links
+    char name[64];                  //  for the log and pg_stat_activity
 } sender_args_t;
 
 #endif

@@ -31,7 +31,8 @@ int subscriptions_key_load (pb_db_t *db, subscriptions_key_t *key)
                                     &params);
     sodium_memzero (fresh, sizeof fresh);
     int rc = -1;
-    if (result && PQntuples (result) >= 1 && PQgetlength (result, 0, 0) == SUBSCRIPTIONS_KEY_BYTES) {
+    if (result && PQntuples (result) >= 1 &&
+        PQgetlength (result, 0, 0) == SUBSCRIPTIONS_KEY_BYTES) {
         memcpy (key->bytes, PQgetvalue (result, 0, 0), SUBSCRIPTIONS_KEY_BYTES);
         rc = 0;
     }
@@ -43,8 +44,8 @@ void subscriptions_unsubscribe_token (const subscriptions_key_t *key, int64_t id
                                       char token[SUBSCRIPTIONS_TOKEN_MAX])
 {
     char signed_text[300];
-    int length = snprintf (signed_text, sizeof signed_text, "unsubscribe %lld %s", (long long)id,
-                           email);
+    int length =
+        snprintf (signed_text, sizeof signed_text, "unsubscribe %lld %s", (long long)id, email);
     unsigned char mac[MAC_BYTES];
     crypto_generichash (mac, sizeof mac, (const unsigned char *)signed_text, (size_t)length,
                         key->bytes, sizeof key->bytes);
@@ -104,8 +105,7 @@ static int s_token_subscription (pb_db_t *db, const subscriptions_key_t *key, co
             sodium_memcmp (expected, token, strlen (token)) == 0) {
             *id = number;
             rc = 0;
-        }
-        else {
+        } else {
             snprintf (problem, problem_size, "token: the signature does not match");
             rc = -1;
         }
@@ -304,16 +304,17 @@ static int s_request_tx (pb_db_t *db, void *arg)
     pb_db_params_int (&params, tx->now_ms);
     pb_db_params_int (&params, tx->ttl_s);
     pb_db_params_text (&params, tx->token);
-    if (pb_db_run (db,
-                   "WITH request AS (INSERT INTO subscription_request (token_hash, email, query, "
-                   "  categories, authors, trending_top, cadence, send_hour, time_zone, "
-                   "  created_at, expires_at) "
-                   "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp ($10::float8 / 1000), "
-                   "          to_timestamp ($10::float8 / 1000) + make_interval (secs => $11)) "
-                   "  RETURNING token_hash, email, created_at) "
-                   "INSERT INTO mail_job (kind, email, request_hash, token, due_at) "
-                   "SELECT 'confirm', email, token_hash, $12, created_at FROM request",
-                   &params) != 1 ||
+    if (pb_db_run (
+            db,
+            "WITH request AS (INSERT INTO subscription_request (token_hash, email, query, "
+            "  categories, authors, trending_top, cadence, send_hour, time_zone, "
+            "  created_at, expires_at) "
+            "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp ($10::float8 / 1000), "
+            "          to_timestamp ($10::float8 / 1000) + make_interval (secs => $11)) "
+            "  RETURNING token_hash, email, created_at) "
+            "INSERT INTO mail_job (kind, email, request_hash, token, due_at) "
+            "SELECT 'confirm', email, token_hash, $12, created_at FROM request",
+            &params) != 1 ||
         pb_db_run (db, "NOTIFY mail_job", NULL) < 0) {
         tx->code = PB_E_UNAVAILABLE;
         snprintf (tx->problem, tx->problem_size, "PostgreSQL: %s", pb_db_error (db));
@@ -325,7 +326,10 @@ static int s_request_tx (pb_db_t *db, void *arg)
 int subscriptions_request (pb_db_t *db, const subscriptions_prefs_t *prefs, int64_t now_ms,
                            int64_t ttl_s, int64_t *expires_ms, char *problem, size_t problem_size)
 {
-    request_tx_t tx = {.prefs = prefs, .now_ms = now_ms, .ttl_s = ttl_s, .problem = problem,
+    request_tx_t tx = {.prefs = prefs,
+                       .now_ms = now_ms,
+                       .ttl_s = ttl_s,
+                       .problem = problem,
                        .problem_size = problem_size};
     if (pb_db_transaction (db, s_request_tx, &tx)) {
         if (tx.code == 0) {
@@ -359,9 +363,8 @@ static int s_pack_subscription (PGresult *result, msgpack_packer *packer)
         size_t index;
         json_t *item;
         targets[l]->items = items[l];
-        json_array_foreach (lists[l], index, item)
-            if (json_is_string (item) && index < 24)
-                items[l][targets[l]->count++] = pb_str (json_string_value (item));
+        json_array_foreach (lists[l], index, item) if (json_is_string (item) && index < 24)
+            items[l][targets[l]->count++] = pb_str (json_string_value (item));
     }
     int rc = pb_encode (&pb_subscription_schema, &subscription, packer);
     json_decref (lists[0]);
@@ -420,8 +423,7 @@ static int s_confirm_tx (pb_db_t *db, void *arg)
         snprintf (tx->problem, tx->problem_size,
                   "this confirmation link is unknown or has expired; subscribe again");
         rc = -1;
-    }
-    else if (s_pack_subscription (result, tx->packer)) {
+    } else if (s_pack_subscription (result, tx->packer)) {
         tx->code = PB_E_INTERNAL;
         snprintf (tx->problem, tx->problem_size, "the subscription could not be encoded");
         rc = -1;
@@ -433,8 +435,8 @@ static int s_confirm_tx (pb_db_t *db, void *arg)
 int subscriptions_confirm (pb_db_t *db, const char *token, int64_t now_ms, msgpack_packer *packer,
                            char *problem, size_t problem_size)
 {
-    confirm_tx_t tx = {.now_ms = now_ms, .packer = packer, .problem = problem,
-                       .problem_size = problem_size};
+    confirm_tx_t tx = {
+        .now_ms = now_ms, .packer = packer, .problem = problem, .problem_size = problem_size};
     if (subscriptions_confirm_hash (token, tx.hash)) {
         snprintf (problem, problem_size, "token: this is not a confirmation token");
         return PB_E_INVALID;
@@ -478,8 +480,8 @@ static int s_remove_tx (pb_db_t *db, void *arg)
                    "WITH jobs AS (DELETE FROM mail_job WHERE email = $1 RETURNING id) "
                    "DELETE FROM mail_handed WHERE job_id IN (SELECT id FROM jobs)",
                    &params) >= 0 &&
-        (requests = pb_db_run (db, "DELETE FROM subscription_request WHERE email = $1",
-                               &params)) >= 0)
+        (requests = pb_db_run (db, "DELETE FROM subscription_request WHERE email = $1", &params)) >=
+            0)
         subscriptions = pb_db_run (db, "DELETE FROM subscription WHERE email = $1", &params);
     free (email);
     if (subscriptions < 0)

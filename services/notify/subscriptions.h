@@ -30,14 +30,14 @@ typedef struct {
 
 //  What an address asks for, checked (subscriptions_check) and normalised.
 typedef struct {
-    char email[255];         //  lower case
-    char query[513];         //  "" for none
+    char email[255];           //  lower case
+    char query[513];           //  "" for none
     pb_db_array_t *categories; //  text[]
     pb_db_array_t *authors;    //  text[]
-    int trending;            //  trending top N, 0 for none
-    const char *cadence;     //  "daily" or "weekly"
-    int hour;                //  0..23
-    char time_zone[65];      //  IANA name
+    int trending;              //  trending top N, 0 for none
+    const char *cadence;       //  "daily" or "weekly"
+    int hour;                  //  0..23
+    char time_zone[65];        //  IANA name
 } subscriptions_prefs_t;
 
 //  Reads the signing key, making it first if no notify process has yet.

@@ -22,8 +22,12 @@ static void s_setup (void)
 Test (notify, addresses_that_are_mailed_and_those_refused)
 {
     static const char *const valid[] = {
-        "ada@example.org",        "a.b+tag@mail.example.co.uk", "x_y-z@a-b.example",
-        "o'brien@example.ie",     "1234@example.com",           "a@b.cd",
+        "ada@example.org",
+        "a.b+tag@mail.example.co.uk",
+        "x_y-z@a-b.example",
+        "o'brien@example.ie",
+        "1234@example.com",
+        "a@b.cd",
         "!#$%&'*+/=?^_`{|}~-@example.org",
     };
     for (size_t i = 0; i < sizeof valid / sizeof *valid; i++) {
@@ -128,8 +132,7 @@ static char *s_decode_quoted_printable (const char *encoded)
             decoded[out++] = (char)(high * 16 + low);
             at += 3;
             column += 3;
-        }
-        else {
+        } else {
             decoded[out++] = *at++;
             column++;
         }
@@ -145,7 +148,8 @@ Test (notify, quoted_printable_round_trips_with_short_lines, .init = s_setup)
         "plain text\n",
         "a = sign, a tab\there, trailing space \nand trailing tab\t\n",
         "From the start of a line\n.a dot at the start of a line\n.\n",
-        "Caf\xc3\xa9 \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x93\x84 na\xc3\xafve\n",
+        "Caf\xc3\xa9 \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x93\x84 "
+        "na\xc3\xafve\n",
         "",
         "no newline at the end",
     };
@@ -208,8 +212,7 @@ static char *s_decode_header (const char *message, const char *name)
                               0);
                 out += size;
                 word = close + 2;
-            }
-            else
+            } else
                 decoded[out++] = *word++;
         }
         line_start++;
@@ -228,7 +231,8 @@ static char *s_decode_header (const char *message, const char *name)
 Test (notify, headers_are_encoded_words_when_not_plain_ascii, .init = s_setup)
 {
     static const char *const values[] = {
-        "paperbus daily \xe2\x80\x94 12 new papers on \xe2\x80\x9c" "diffusion\xe2\x80\x9d",
+        "paperbus daily \xe2\x80\x94 12 new papers on \xe2\x80\x9c"
+        "diffusion\xe2\x80\x9d",
         "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe8\xab\x96\xe6\x96\x87\xe3\x81\xae"
         "\xe3\x83\x80\xe3\x82\xa4\xe3\x82\xb8\xe3\x82\xa7\xe3\x82\xb9\xe3\x83\x88\xe3\x80\x81"
         "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe8\xab\x96\xe6\x96\x87\xf0\x9f\x93\x84",
@@ -246,9 +250,8 @@ Test (notify, headers_are_encoded_words_when_not_plain_ascii, .init = s_setup)
     }
     //  CR and LF cannot reach a header: they become spaces inside a word.
     message_t message = {0};
-    cr_assert_eq (message_append_header (&message, "Subject",
-                                         "caf\xc3\xa9\r\nBcc: eve@evil.example"),
-                  0);
+    cr_assert_eq (
+        message_append_header (&message, "Subject", "caf\xc3\xa9\r\nBcc: eve@evil.example"), 0);
     char *decoded = s_decode_header (message.data, "Subject");
     cr_expect_str_eq (decoded, "caf\xc3\xa9  Bcc: eve@evil.example");
     cr_expect_null (strstr (message.data, "\nBcc"));
@@ -283,7 +286,8 @@ Test (notify, a_digest_has_its_headers_links_and_escaped_html, .init = s_setup)
         .public_url = "https://papers.example.org",
         .unsubscribe_token = "7.SIGNATURE_-x",
         .period = "2025-11-28",
-        .interest = "on \xe2\x80\x9c" "diffusion\xe2\x80\x9d in cs.LG",
+        .interest = "on \xe2\x80\x9c"
+                    "diffusion\xe2\x80\x9d in cs.LG",
         .trending = &s_papers[1],
         .trending_count = 1,
         .matching = &s_papers[0],
@@ -296,8 +300,9 @@ Test (notify, a_digest_has_its_headers_links_and_escaped_html, .init = s_setup)
     cr_expect (strstr (text, "To: ada@example.org\r\n"));
     cr_expect (strstr (text, "Date: Fri, 28 Nov 2025 00:00:00 +0000\r\n"));
     cr_expect (strstr (text, "Message-ID: <paperbus.digest.7.abc@papers.example.org>\r\n"));
-    cr_expect (strstr (text, "List-Unsubscribe: "
-                             "<https://papers.example.org/api/unsubscribe?token=7.SIGNATURE_-x>\r\n"));
+    cr_expect (strstr (text,
+                       "List-Unsubscribe: "
+                       "<https://papers.example.org/api/unsubscribe?token=7.SIGNATURE_-x>\r\n"));
     cr_expect (strstr (text, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
     cr_expect (strstr (text, "MIME-Version: 1.0\r\n"));
     cr_expect (strstr (text, "Content-Type: multipart/alternative; boundary="));
@@ -325,9 +330,11 @@ Test (notify, a_digest_has_its_headers_links_and_escaped_html, .init = s_setup)
                "the text part shows the title as it is");
     cr_expect (strstr (plain_text, "https://papers.example.org/papers/2410.12345"));
     cr_expect (strstr (plain_text, "https://papers.example.org/papers/hep-th%2F9901001"));
-    cr_expect (strstr (plain_text, "Unsubscribe with one click: "
-                                   "https://papers.example.org/api/unsubscribe?token=7.SIGNATURE_-x"));
-    cr_expect (strstr (html_text, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Friends"));
+    cr_expect (strstr (plain_text,
+                       "Unsubscribe with one click: "
+                       "https://papers.example.org/api/unsubscribe?token=7.SIGNATURE_-x"));
+    cr_expect (
+        strstr (html_text, "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; Friends"));
     cr_expect_null (strstr (html_text, "<script"), "a title reached the HTML unescaped");
     cr_expect (strstr (html_text, "We show that a &lt; b &amp; c &gt; d."));
     cr_expect (strstr (html_text, "href=\"https://arxiv.org/abs/2410.12345\""));
@@ -337,7 +344,8 @@ Test (notify, a_digest_has_its_headers_links_and_escaped_html, .init = s_setup)
     cr_expect_null (strstr (html_text, "src="), "nothing loaded from elsewhere");
     //  Trending first, then the matching papers under their heading.
     char *trending = strstr (plain_text, "Trending now");
-    char *matching = strstr (plain_text, "New papers on \xe2\x80\x9c" "diffusion");
+    char *matching = strstr (plain_text, "New papers on \xe2\x80\x9c"
+                                         "diffusion");
     cr_expect (trending && matching && trending < matching);
     free (plain_part);
     free (plain_text);
@@ -396,8 +404,8 @@ Test (notify, confirmation_tokens_are_random_and_only_their_hash_checks, .init =
     cr_expect_neq (memcmp (hash, first_hash, 32), 0, "another token, another hash");
     cr_expect_eq (subscriptions_confirm_hash ("", hash), -1);
     cr_expect_eq (subscriptions_confirm_hash ("short", hash), -1);
-    cr_expect_eq (subscriptions_confirm_hash ("not base64 at all, with spaces and more text!!", hash),
-                  -1);
+    cr_expect_eq (
+        subscriptions_confirm_hash ("not base64 at all, with spaces and more text!!", hash), -1);
     char longer[SUBSCRIPTIONS_TOKEN_MAX + 2];
     snprintf (longer, sizeof longer, "%.43sAA", second);
     cr_expect_eq (subscriptions_confirm_hash (longer, hash), -1);
@@ -426,7 +434,8 @@ Test (notify, what_a_subscription_follows_in_words)
     const char *categories[] = {"cs.LG", "cs.CL"};
     const char *authors[] = {"Ada Lovelace", "Alan Turing"};
     char *text = subscriptions_describe ("diffusion", categories, 2, authors, 2);
-    cr_expect_str_eq (text, "on \xe2\x80\x9c" "diffusion\xe2\x80\x9d in cs.LG or cs.CL by "
+    cr_expect_str_eq (text, "on \xe2\x80\x9c"
+                            "diffusion\xe2\x80\x9d in cs.LG or cs.CL by "
                             "Ada Lovelace or Alan Turing");
     free (text);
     text = subscriptions_describe ("", categories, 1, NULL, 0);
