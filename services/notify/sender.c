@@ -232,6 +232,9 @@ static int64_t s_record_sent (sender_t *self, const job_t *job, const char *cons
                               size_t count, bool confirmed, const char *message_id, int64_t now_ms,
                               msgpack_sbuffer *event)
 {
+    pb_db_array_t *ids = pb_db_array_new (PB_DB_TEXT);
+    for (size_t i = 0; i < count; i++)
+        pb_db_array_add (ids, papers[i], strlen (papers[i]));
     pb_db_params_t params = {0};
     pb_db_params_int (&params, job->id);
     pb_db_params_int (&params, now_ms);
@@ -239,34 +242,27 @@ static int64_t s_record_sent (sender_t *self, const job_t *job, const char *cons
     pb_db_params_text (&params, confirmed ? NULL
                                           : "the sender stopped before the server's answer "
                                             "was recorded; counted as sent");
-    if (pb_db_run (
-            self->db,
-            "UPDATE mail_job SET state = 'sent', done_at = to_timestamp ($2::float8 / 1000), "
-            "  attempts = attempts + 1, papers = $3, token = NULL, last_error = $4 "
-            "WHERE id = $1",
-            &params) != 1 ||
-        s_unmark (self, job))
+    pb_db_params_int (&params, job->subscription);
+    pb_db_params_array (&params, ids);
+    //  One statement, one round trip: the job, its mark, the papers now
+    //  sent to this subscriber, and when.
+    int64_t recorded = pb_db_run (
+        self->db,
+        "WITH unmarked AS (DELETE FROM mail_handed WHERE job_id = $1), "
+        "papers AS (INSERT INTO digest_paper (subscription_id, paper_id, job_id) "
+        "  SELECT $5::bigint, unnest ($6::text[]), $1 WHERE $5::bigint > 0 "
+        "  ON CONFLICT DO NOTHING), "
+        "subscriber AS (UPDATE subscription SET last_sent_at = to_timestamp ($2::float8 / 1000) "
+        "  WHERE id = $5::bigint) "
+        "UPDATE mail_job SET state = 'sent', done_at = to_timestamp ($2::float8 / 1000), "
+        "  attempts = attempts + 1, papers = $3, token = NULL, last_error = $4 "
+        "WHERE id = $1",
+        &params);
+    pb_db_array_destroy (&ids);
+    if (recorded != 1)
         return -1;
     if (!job->digest)
         return 0;
-    pb_db_array_t *ids = pb_db_array_new (PB_DB_TEXT);
-    for (size_t i = 0; i < count; i++)
-        pb_db_array_add (ids, papers[i], strlen (papers[i]));
-    params = (pb_db_params_t){0};
-    pb_db_params_int (&params, job->subscription);
-    pb_db_params_array (&params, ids);
-    pb_db_params_int (&params, job->id);
-    pb_db_params_int (&params, now_ms);
-    int64_t written = pb_db_run (self->db,
-                                 "WITH papers AS (INSERT INTO digest_paper (subscription_id, "
-                                 "  paper_id, job_id) SELECT $1, unnest ($2::text[]), $3 "
-                                 "  ON CONFLICT DO NOTHING) "
-                                 "UPDATE subscription SET last_sent_at = "
-                                 "  to_timestamp ($4::float8 / 1000) WHERE id = $1",
-                                 &params);
-    pb_db_array_destroy (&ids);
-    if (written < 0)
-        return -1;
     msgpack_packer packer;
     msgpack_packer_init (&packer, event, msgpack_sbuffer_write);
     pb_digest_sent_t body = {
@@ -367,26 +363,32 @@ static int s_compose_digest (sender_t *self, const job_t *job, int64_t now_ms, p
     if (candidates.matching_count)
         memcpy (all + candidates.trending_count, candidates.matching,
                 candidates.matching_count * sizeof *all);
-    //  Which of them this subscriber has had.
-    pb_db_array_t *asked = pb_db_array_new (PB_DB_TEXT);
-    for (size_t i = 0; i < total; i++)
-        pb_db_array_add (asked, all[i], strlen (all[i]));
-    pb_db_params_t params = {0};
-    pb_db_params_int (&params, job->subscription);
-    pb_db_params_array (&params, asked);
-    PGresult *result = pb_db_query (self->db,
-                                    "SELECT paper_id FROM digest_paper WHERE subscription_id = $1 "
-                                    "AND paper_id = ANY ($2::text[])",
-                                    &params);
-    pb_db_array_destroy (&asked);
-    if (!result) {
-        snprintf (problem, problem_size, "PostgreSQL: %s", pb_db_error (self->db));
-        return -1;
-    }
+    //  Which of them this subscriber has had. Papers are recorded only with
+    //  a sent digest, which sets last_sent_at and so since: without since,
+    //  there is nothing to look up.
     zhashx_t *excluded = zhashx_new ();
-    for (int row = 0; row < PQntuples (result); row++)
-        zhashx_insert (excluded, PQgetvalue (result, row, 0), (void *)1);
-    PQclear (result);
+    if (job->interest.since && total > 0) {
+        pb_db_array_t *asked = pb_db_array_new (PB_DB_TEXT);
+        for (size_t i = 0; i < total; i++)
+            pb_db_array_add (asked, all[i], strlen (all[i]));
+        pb_db_params_t params = {0};
+        pb_db_params_int (&params, job->subscription);
+        pb_db_params_array (&params, asked);
+        PGresult *result =
+            pb_db_query (self->db,
+                         "SELECT paper_id FROM digest_paper WHERE subscription_id = $1 "
+                         "AND paper_id = ANY ($2::text[])",
+                         &params);
+        pb_db_array_destroy (&asked);
+        if (!result) {
+            snprintf (problem, problem_size, "PostgreSQL: %s", pb_db_error (self->db));
+            zhashx_destroy (&excluded);
+            return -1;
+        }
+        for (int row = 0; row < PQntuples (result); row++)
+            zhashx_insert (excluded, PQgetvalue (result, row, 0), (void *)1);
+        PQclear (result);
+    }
     message_paper_t *papers = pb_arena_alloc (arena, (total + 1) * sizeof *papers);
     const char **fresh = pb_arena_alloc (arena, (total + 1) * sizeof *fresh);
     size_t trending = 0, matching = 0;
@@ -620,8 +622,9 @@ int sender_step (sender_t *self)
     }
 done:
     if (rc < 0)
-        pb_warn ("%s: mail %lld left queued: %s", self->name, (long long)job.id,
-                 *problem ? problem : pb_db_error (self->db));
+        pb_warn ("%s: mail %lld left queued (%s)%s%s", self->name, (long long)job.id,
+                 *problem ? problem : "not sent", *pb_db_error (self->db) ? "; PostgreSQL: " : "",
+                 pb_db_error (self->db));
     rc = s_finish (self, rc);
     if (rc == 1 && seq > 0)
         pb_publisher_send (self->publisher, "digest.sent", seq, event.data, event.size);
