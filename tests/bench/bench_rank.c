@@ -52,17 +52,7 @@ static const char *s_bin;
 
 static pid_t s_start (const char *name, char *const extra[])
 {
-    char program[4200];
-    snprintf (program, sizeof program, "%s/%s", s_bin, name);
-    char *argv[] = {program, NULL};
-    char *environment[16];
-    size_t count = 0;
-    for (char **assignment = s_environment; *assignment; assignment++)
-        environment[count++] = *assignment;
-    for (char *const *assignment = extra; assignment && *assignment; assignment++)
-        environment[count++] = *assignment;
-    environment[count] = NULL;
-    return pbbench_spawn (program, argv, environment);
+    return pbbench_start (s_bin, name, s_environment, extra);
 }
 
 static void s_stop (pid_t pid)

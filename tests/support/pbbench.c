@@ -124,3 +124,19 @@ void pbbench_papers_free (pbbench_paper_t *papers, size_t count)
     }
     free (papers);
 }
+
+int pbbench_start (const char *bin_dir, const char *name, char *const common[],
+                   char *const extra[])
+{
+    char program[4200];
+    snprintf (program, sizeof program, "%s/%s", bin_dir, name);
+    char *argv[] = {program, NULL};
+    char *environment[32];
+    size_t count = 0;
+    for (char *const *assignment = common; assignment && *assignment && count < 31; assignment++)
+        environment[count++] = *assignment;
+    for (char *const *assignment = extra; assignment && *assignment && count < 31; assignment++)
+        environment[count++] = *assignment;
+    environment[count] = NULL;
+    return pbbench_spawn (program, argv, environment);
+}

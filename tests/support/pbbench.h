@@ -19,6 +19,12 @@ double pbbench_median (double *values, size_t count);
 //  Returns the pid.
 int pbbench_spawn (const char *program, char *const argv[], char *const environment[]);
 
+//  Starts the paperbus program NAME of BIN_DIR ("index") with the
+//  assignments ("PAPERBUS_...=...") of COMMON and then EXTRA (either may be
+//  NULL) as its environment, at most 31 in all. Returns its pid.
+int pbbench_start (const char *bin_dir, const char *name, char *const common[],
+                   char *const extra[]);
+
 //  Sorts LATENCIES (COUNT of them) and sets the median and 99th percentile.
 void pbbench_percentiles (double *latencies, size_t count, double *p50, double *p99);
 
