@@ -5,6 +5,12 @@
     signed token of the link in every digest), notify.run (ask for the
     digests due now, `paperctl digests run`) and notify.status.
 
+    It also signs people in, for the gateway, which has no SQL of its own:
+    notify.signin mails a sign-in link, notify.session redeems it for a
+    browser session, notify.whoami says who holds a session or API token,
+    notify.signout closes one, and notify.token makes an API token
+    (accounts.h).
+
     Every notify process runs a scheduler thread, and the one holding the
     lease in PostgreSQL queues the digests that are due, on its clock and
     for each run that notify.run records (schedule.h).
@@ -13,6 +19,7 @@
     hand the mails to the SMTP server, each digest once (sender.h). So
     senders scale by running more notify processes, on any host.
 */
+#include "accounts.h"
 #include "digest.h"
 #include "paperbus.h"
 #include "schedule.h"
@@ -159,6 +166,133 @@ done:
     return 0;
 }
 
+/* ==== Signing in ==== */
+
+static int s_signin (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    notify_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_signin_request_t body;
+    char email[MESSAGE_ADDRESS_MAX + 1], problem[512];
+    if (s_decode (request, &pb_signin_request_schema, &body, arena, response))
+        goto done;
+    if (subscriptions_check_email (body.email, email, problem, sizeof problem)) {
+        pb_response_error (response, PB_E_INVALID, "%s", problem);
+        goto done;
+    }
+    int64_t ttl_s = pb_config_int (self->config, PB_CONF_SIGNIN_TTL_S);
+    int code =
+        accounts_signin (self->db, email, pb_clock_now_ms (), ttl_s, problem, sizeof problem);
+    if (code) {
+        pb_response_error (response, code, "%s", problem);
+        goto done;
+    }
+    pb_signin_reply_t reply = {.email = pb_str (email), .expires_in_s = ttl_s};
+    pb_encode (&pb_signin_reply_schema, &reply, &response->packer);
+    pb_info ("a sign-in mail is queued"); //  addresses stay out of logs
+done:
+    pb_arena_destroy (&arena);
+    return 0;
+}
+
+static int s_session (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    notify_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_session_open_request_t body;
+    char problem[512];
+    if (s_decode (request, &pb_session_open_request_schema, &body, arena, response) == 0) {
+        char *token = s_text (body.token, arena);
+        int code = token
+                       ? accounts_session_open (self->db, token, pb_clock_now_ms (),
+                                                pb_config_int (self->config, PB_CONF_SESSION_TTL_S),
+                                                &response->packer, problem, sizeof problem)
+                       : PB_E_INVALID;
+        if (!token)
+            snprintf (problem, sizeof problem, "token: this is not a sign-in token");
+        if (code)
+            pb_response_error (response, code, "%s", problem);
+        else
+            pb_info ("a session was opened");
+    }
+    pb_arena_destroy (&arena);
+    return 0;
+}
+
+//  SESSION (a session or API token field) as C text, or NULL with the
+//  error in RESPONSE.
+static char *s_session_text (pb_str_t session, pb_arena_t *arena, pb_response_t *response)
+{
+    char *text = s_text (session, arena);
+    if (!text)
+        pb_response_error (response, PB_E_INVALID, "session: this is not a session or API token");
+    return text;
+}
+
+static int s_whoami (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    notify_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_session_check_request_t body;
+    char problem[512];
+    char *session = NULL;
+    if (s_decode (request, &pb_session_check_request_schema, &body, arena, response) == 0 &&
+        (session = s_session_text (body.session, arena, response)) != NULL) {
+        int code = accounts_whoami (self->db, session, pb_clock_now_ms (), &response->packer,
+                                    problem, sizeof problem);
+        if (code)
+            pb_response_error (response, code, "%s", problem);
+    }
+    pb_arena_destroy (&arena);
+    return 0;
+}
+
+static int s_signout (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    notify_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_session_check_request_t body;
+    char problem[512];
+    char *session = NULL;
+    if (s_decode (request, &pb_session_check_request_schema, &body, arena, response) == 0 &&
+        (session = s_session_text (body.session, arena, response)) != NULL) {
+        bool closed;
+        int code = accounts_signout (self->db, session, pb_clock_now_ms (), &closed, problem,
+                                     sizeof problem);
+        if (code)
+            pb_response_error (response, code, "%s", problem);
+        else {
+            pb_signout_reply_t reply = {.closed = closed};
+            pb_encode (&pb_signout_reply_schema, &reply, &response->packer);
+        }
+    }
+    pb_arena_destroy (&arena);
+    return 0;
+}
+
+static int s_token (const pb_request_t *request, pb_response_t *response, void *arg)
+{
+    notify_t *self = arg;
+    pb_arena_t *arena = pb_arena_new ();
+    pb_api_token_request_t body;
+    char problem[512];
+    char *session = NULL;
+    if (s_decode (request, &pb_api_token_request_schema, &body, arena, response) == 0 &&
+        (session = s_session_text (body.session, arena, response)) != NULL) {
+        int code = accounts_api_token (self->db, session, body.label, pb_clock_now_ms (),
+                                       pb_config_int (self->config, PB_CONF_API_TOKEN_TTL_S),
+                                       &response->packer, problem, sizeof problem);
+        if (code)
+            pb_response_error (response, code, "%s", problem);
+        else
+            pb_info ("an API token was made");
+    }
+    pb_arena_destroy (&arena);
+    return 0;
+}
+
+/* ==== Digests ==== */
+
 static int s_run (const pb_request_t *request, pb_response_t *response, void *arg)
 {
     notify_t *self = arg;
@@ -296,6 +430,11 @@ int main (void)
         pb_worker_handle (worker, "unsubscribe", s_unsubscribe, &notify);
         pb_worker_handle (worker, "run", s_run, &notify);
         pb_worker_handle (worker, "status", s_status, &notify);
+        pb_worker_handle (worker, "signin", s_signin, &notify);
+        pb_worker_handle (worker, "session", s_session, &notify);
+        pb_worker_handle (worker, "whoami", s_whoami, &notify);
+        pb_worker_handle (worker, "signout", s_signout, &notify);
+        pb_worker_handle (worker, "token", s_token, &notify);
         rc = pb_worker_run (worker) == 0 ? 0 : 1;
         pb_worker_destroy (&worker);
     }

@@ -603,7 +603,16 @@ int message_compose_digest (message_t *message, const message_digest_t *digest)
     return s_drafts_finish (message, &drafts, written);
 }
 
-/* ==== The confirmation ==== */
+/* ==== The confirmation and the sign-in mail ==== */
+
+//  When a link expires, EXPIRES_MS, in words ("2026-12-01 06:15 UTC").
+static void s_expiry (char expires[32], int64_t expires_ms)
+{
+    time_t seconds = (time_t)(expires_ms / 1000);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    strftime (expires, 32, "%Y-%m-%d %H:%M UTC", &tm);
+}
 
 int message_compose_confirmation (message_t *message, const message_confirmation_t *mail)
 {
@@ -611,10 +620,7 @@ int message_compose_confirmation (message_t *message, const message_confirmation
     s_boundary (drafts.boundary);
     message_t *link = &drafts.link, *text = &drafts.text, *html = &drafts.html;
     char expires[32];
-    time_t seconds = (time_t)(mail->expires_ms / 1000);
-    struct tm tm;
-    gmtime_r (&seconds, &tm);
-    strftime (expires, sizeof expires, "%Y-%m-%d %H:%M UTC", &tm);
+    s_expiry (expires, mail->expires_ms);
     bool written =
         s_text (link, mail->public_url) == 0 &&
         s_text (link, "/api/subscriptions/confirm?token=") == 0 &&
@@ -636,5 +642,37 @@ int message_compose_confirmation (message_t *message, const message_confirmation
         s_format (html, "\">Confirm the subscription</a> (before %s).</p>\n", expires) == 0 &&
         s_text (html, "<p style=\"color:#555\">If you did not ask for this, ignore this mail: "
                       "nothing more will be sent.</p>\n</body></html>\n") == 0;
+    return s_drafts_finish (message, &drafts, written);
+}
+
+int message_compose_signin (message_t *message, const message_signin_t *mail)
+{
+    drafts_t drafts = {0};
+    s_boundary (drafts.boundary);
+    message_t *link = &drafts.link, *text = &drafts.text, *html = &drafts.html;
+    char expires[32];
+    s_expiry (expires, mail->expires_ms);
+    //  The token shows only inside the link, so that the mail gives no
+    //  second way to copy it, and the page behind the link spends it.
+    bool written =
+        s_text (link, mail->public_url) == 0 && s_text (link, "/signin?token=") == 0 &&
+        s_url_part (link, mail->token) == 0 &&
+        s_open (message, mail->from, mail->to, mail->message_id, mail->date_ms,
+                "Sign in to paperbus", "Auto-Submitted: auto-generated\r\n",
+                drafts.boundary) == 0 &&
+        s_format (text,
+                  "Someone, probably you, asked to sign in to paperbus as %s.\n\n"
+                  "To sign in, open this link before %s (it works once):\n%s\n\n"
+                  "If you did not ask for this, ignore this mail: nobody can sign in "
+                  "without the link.\n",
+                  mail->to, expires, link->data) == 0 &&
+        s_text (html, s_html_head) == 0 &&
+        s_text (html, "<p>Someone, probably you, asked to sign in to paperbus as ") == 0 &&
+        s_html (html, mail->to) == 0 && s_text (html, ".</p>\n<p><a href=\"") == 0 &&
+        s_html (html, link->data) == 0 &&
+        s_format (html, "\">Sign in to paperbus</a> (before %s; the link works once).</p>\n",
+                  expires) == 0 &&
+        s_text (html, "<p style=\"color:#555\">If you did not ask for this, ignore this mail: "
+                      "nobody can sign in without the link.</p>\n</body></html>\n") == 0;
     return s_drafts_finish (message, &drafts, written);
 }

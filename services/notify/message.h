@@ -1,6 +1,6 @@
 /*  message — the mails notify sends, as the bytes that go after SMTP DATA.
 
-    A digest and a confirmation are both multipart/alternative: a text/plain
+    A digest, a confirmation and a sign-in mail are all multipart/alternative: a text/plain
     part and a text/html part, UTF-8, quoted-printable, lines ended by CRLF
     and never longer than 76 characters. Header values made from anything a
     subscriber typed are RFC 2047 encoded words, so no CR or LF can reach a
@@ -64,6 +64,17 @@ typedef struct {
     int64_t expires_ms;     //  when the link stops working
 } message_confirmation_t;
 
+//  What a sign-in mail holds.
+typedef struct {
+    const char *from;       //  PAPERBUS_MAIL_FROM
+    const char *to;         //  the address signing in
+    const char *message_id; //  "<...@...>"
+    int64_t date_ms;        //  the Date header
+    const char *public_url; //  as in message_digest_t
+    const char *token;      //  the sign-in token
+    int64_t expires_ms;     //  when the link stops working
+} message_signin_t;
+
 //  Empties MESSAGE, keeping its memory.
 void message_reset (message_t *message);
 
@@ -76,6 +87,10 @@ int message_compose_digest (message_t *message, const message_digest_t *digest);
 
 //  Composes a confirmation mail into MESSAGE. Returns 0 or -1.
 int message_compose_confirmation (message_t *message, const message_confirmation_t *mail);
+
+//  Composes a sign-in mail into MESSAGE: the token is in its link
+//  (PUBLIC_URL/signin?token=T) and nowhere else. Returns 0 or -1.
+int message_compose_signin (message_t *message, const message_signin_t *mail);
 
 //  Whether ADDRESS is an address paperbus mails: ASCII `local@domain`, at
 //  most 254 bytes; the local part dot-separated atoms of letters, digits and

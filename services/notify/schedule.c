@@ -147,10 +147,19 @@ int schedule_tidy (pb_db_t *db, int64_t now_ms)
 {
     pb_db_params_t params = {0};
     pb_db_params_int (&params, now_ms);
+    //  Sign-in requests stay an hour past expiry: the hourly limit of
+    //  sign-in mails counts them (their mail jobs go with them).
     if (pb_db_run (db,
                    "DELETE FROM subscription_request "
                    "WHERE expires_at < to_timestamp ($1::float8 / 1000)",
                    &params) < 0 ||
+        pb_db_run (db,
+                   "DELETE FROM signin_request "
+                   "WHERE expires_at < to_timestamp ($1::float8 / 1000) - interval '1 hour'",
+                   &params) < 0 ||
+        pb_db_run (
+            db, "DELETE FROM account_session WHERE expires_at < to_timestamp ($1::float8 / 1000)",
+            &params) < 0 ||
         pb_db_run (db,
                    "DELETE FROM digest_run "
                    "WHERE done_at < to_timestamp ($1::float8 / 1000) - interval '30 days'",

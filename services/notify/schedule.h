@@ -40,8 +40,9 @@ int64_t schedule_request_run (pb_db_t *db, int64_t now_ms, bool force);
 //  each done. Returns 0, or -1 (the rest waits for the next call).
 int schedule_pending_runs (pb_db_t *db);
 
-//  Forgets what is no longer needed: expired requests, confirmation jobs
-//  finished a week ago (they hold an address), runs older than a month.
+//  Forgets what is no longer needed: expired requests (sign-in requests an
+//  hour later) and sessions, confirmation jobs finished a week ago (they
+//  hold an address), runs older than a month.
 //  Returns 0 or -1.
 int schedule_tidy (pb_db_t *db, int64_t now_ms);
 

@@ -35,9 +35,10 @@ struct _sender_t {
 //  One claimed job, as read in the claim.
 typedef struct {
     int64_t id;                 //  mail_job.id
-    bool digest;                //  a digest, else a confirmation
+    bool digest;                //  a digest
+    bool signin;                //  a sign-in mail; neither: a confirmation
     const char *email;          //  the recipient
-    const char *token;          //  a confirmation's token
+    const char *token;          //  a confirmation's or sign-in mail's token
     const char *period;         //  a digest's period
     int64_t attempts;           //  attempts before this one
     int64_t subscription;       //  a digest's subscription
@@ -45,7 +46,7 @@ typedef struct {
     bool weekly;                //  its cadence
     bool bouncing;              //  its address bounced since the job was queued
     bool handed;                //  a mark exists: the message was completed before
-    int64_t expires_ms;         //  when a confirmation's link stops working
+    int64_t expires_ms;         //  when a confirmation's or sign-in link stops working
     const char **marked;        //  the papers the mark names
     size_t marked_count;        //  how many
 } job_t;
@@ -170,10 +171,12 @@ static int s_claim (sender_t *self, int64_t now_ms, pb_arena_t *arena, job_t *jo
         "       ((s.last_sent_at AT TIME ZONE 'UTC')::date "
         "        - CASE s.cadence WHEN 'weekly' THEN 8 ELSE 2 END)::text, "
         "       s.bouncing_since IS NOT NULL, h.job_id IS NOT NULL, to_json (h.paper_ids), "
-        "       coalesce ((extract (epoch FROM r.expires_at) * 1000)::bigint, 0) "
+        "       coalesce ((extract (epoch FROM coalesce (r.expires_at, g.expires_at)) * 1000)"
+        "                 ::bigint, 0), j.kind = 'signin' "
         "FROM mail_job j "
         "LEFT JOIN subscription s ON s.id = j.subscription_id "
         "LEFT JOIN subscription_request r ON r.token_hash = j.request_hash "
+        "LEFT JOIN signin_request g ON g.token_hash = j.signin_hash "
         "LEFT JOIN mail_handed h ON h.job_id = j.id "
         "WHERE j.state = 'queued' AND j.due_at <= to_timestamp ($1::float8 / 1000) "
         "ORDER BY j.due_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
@@ -196,6 +199,7 @@ static int s_claim (sender_t *self, int64_t now_ms, pb_arena_t *arena, job_t *jo
         .bouncing = PQgetvalue (result, 0, 13)[0] == 't',
         .handed = PQgetvalue (result, 0, 14)[0] == 't',
         .expires_ms = strtoll (PQgetvalue (result, 0, 16), NULL, 10),
+        .signin = PQgetvalue (result, 0, 17)[0] == 't',
     };
     const char *query = s_column (result, 7, arena);
     job->interest.query = query ? query : "";
@@ -208,7 +212,7 @@ static int s_claim (sender_t *self, int64_t now_ms, pb_arena_t *arena, job_t *jo
     job->interest.limit = self->digest_papers;
     if (job->handed)
         job->marked = s_strings (PQgetvalue (result, 0, 15), arena, &job->marked_count);
-    //  A confirmation whose request has expired has nothing to confirm.
+    //  A link that has expired is not worth a mail.
     if (!job->digest && job->expires_ms <= now_ms)
         job->token = NULL;
     PQclear (result);
@@ -297,6 +301,7 @@ static int s_record_failure (sender_t *self, const job_t *job, bool bounced, con
     pb_db_params_text (&params, reason);
     if (pb_db_run (self->db,
                    "UPDATE mail_job SET state = $2, attempts = attempts + 1, last_error = $5, "
+                   "  token = CASE WHEN $2 = 'queued' THEN token END, "
                    "  due_at = to_timestamp (($3::bigint + $4::bigint)::float8 / 1000), "
                    "  done_at = CASE WHEN $2 = 'queued' THEN NULL "
                    "                 ELSE to_timestamp ($3::float8 / 1000) END "
@@ -451,6 +456,22 @@ static int s_compose_digest (sender_t *self, const job_t *job, int64_t now_ms, p
     return rc;
 }
 
+static int s_compose_signin (sender_t *self, const job_t *job, int64_t now_ms,
+                             const char *message_id)
+{
+    message_signin_t mail = {
+        .from = self->from,
+        .to = job->email,
+        .message_id = message_id,
+        .date_ms = now_ms,
+        .public_url = self->public_url,
+        .token = job->token,
+        .expires_ms = job->expires_ms,
+    };
+    message_reset (&self->message);
+    return message_compose_signin (&self->message, &mail);
+}
+
 static int s_compose_confirmation (sender_t *self, const job_t *job, int64_t now_ms,
                                    const char *message_id)
 {
@@ -496,7 +517,10 @@ static void s_message_id (sender_t *self, const job_t *job, char *id, size_t siz
                         self->key->bytes, sizeof self->key->bytes);
     char hex[sizeof hash * 2 + 1];
     sodium_bin2hex (hex, sizeof hex, hash, sizeof hash);
-    snprintf (id, size, "<paperbus.%s.%lld.%s@%s>", job->digest ? "digest" : "confirm",
+    snprintf (id, size, "<paperbus.%s.%lld.%s@%s>",
+              job->digest   ? "digest"
+              : job->signin ? "signin"
+                            : "confirm",
               (long long)job->id, hex, self->domain);
 }
 
@@ -594,7 +618,8 @@ int sender_step (sender_t *self)
             rc = s_record_skip (self, &job, "empty", NULL, now_ms) ? -1 : 1;
             goto done;
         }
-    } else if (s_compose_confirmation (self, &job, now_ms, message_id)) {
+    } else if (job.signin ? s_compose_signin (self, &job, now_ms, message_id)
+                          : s_compose_confirmation (self, &job, now_ms, message_id)) {
         rc = -1;
         goto done;
     }

@@ -54,7 +54,7 @@ void subscriptions_unsubscribe_token (const subscriptions_key_t *key, int64_t id
                        sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
-void subscriptions_confirm_token (char token[SUBSCRIPTIONS_TOKEN_MAX], unsigned char hash[32])
+void subscriptions_token_new (char token[SUBSCRIPTIONS_TOKEN_MAX], unsigned char hash[32])
 {
     unsigned char bytes[TOKEN_BYTES];
     randombytes_buf (bytes, sizeof bytes);
@@ -64,7 +64,7 @@ void subscriptions_confirm_token (char token[SUBSCRIPTIONS_TOKEN_MAX], unsigned 
     sodium_memzero (bytes, sizeof bytes);
 }
 
-int subscriptions_confirm_hash (const char *token, unsigned char hash[32])
+int subscriptions_token_hash (const char *token, unsigned char hash[32])
 {
     unsigned char bytes[TOKEN_BYTES];
     size_t size = 0;
@@ -132,23 +132,32 @@ static bool s_category_valid (pb_str_t category)
     return category.len > 0;
 }
 
+int subscriptions_check_email (pb_str_t email, char address[MESSAGE_ADDRESS_MAX + 1], char *problem,
+                               size_t problem_size)
+{
+    const char *why = NULL;
+    if (s_has_control (email) || email.len > MESSAGE_ADDRESS_MAX) {
+        snprintf (problem, problem_size, "email: control characters are not allowed");
+        return -1;
+    }
+    for (uint32_t i = 0; i < email.len; i++)
+        address[i] = (char)tolower ((unsigned char)email.ptr[i]);
+    address[email.len] = 0;
+    if (!message_address_valid (address, &why)) {
+        snprintf (problem, problem_size, "email: '%s': %s", address, why);
+        return -1;
+    }
+    return 0;
+}
+
 int subscriptions_check (const pb_subscribe_request_t *request, subscriptions_prefs_t *prefs,
                          char *problem, size_t problem_size)
 {
     *prefs = (subscriptions_prefs_t){.cadence = "daily", .hour = 8, .time_zone = "UTC"};
     prefs->categories = pb_db_array_new (PB_DB_TEXT);
     prefs->authors = pb_db_array_new (PB_DB_TEXT);
-    const char *why = NULL;
-    if (s_has_control (request->email) || request->email.len >= sizeof prefs->email) {
-        snprintf (problem, problem_size, "email: control characters are not allowed");
+    if (subscriptions_check_email (request->email, prefs->email, problem, problem_size))
         return -1;
-    }
-    for (uint32_t i = 0; i < request->email.len; i++)
-        prefs->email[i] = (char)tolower ((unsigned char)request->email.ptr[i]);
-    if (!message_address_valid (prefs->email, &why)) {
-        snprintf (problem, problem_size, "email: '%s': %s", prefs->email, why);
-        return -1;
-    }
     if (pb_has (request, PB_subscribe_request_query)) {
         if (s_has_control (request->query)) {
             snprintf (problem, problem_size, "query: control characters are not allowed");
@@ -290,7 +299,7 @@ static int s_request_tx (pb_db_t *db, void *arg)
                   (long long)recent, prefs->email);
         return -1;
     }
-    subscriptions_confirm_token (tx->token, tx->hash);
+    subscriptions_token_new (tx->token, tx->hash);
     params = (pb_db_params_t){0};
     pb_db_params_bytes (&params, tx->hash, sizeof tx->hash);
     pb_db_params_text (&params, prefs->email);
@@ -437,7 +446,7 @@ int subscriptions_confirm (pb_db_t *db, const char *token, int64_t now_ms, msgpa
 {
     confirm_tx_t tx = {
         .now_ms = now_ms, .packer = packer, .problem = problem, .problem_size = problem_size};
-    if (subscriptions_confirm_hash (token, tx.hash)) {
+    if (subscriptions_token_hash (token, tx.hash)) {
         snprintf (problem, problem_size, "token: this is not a confirmation token");
         return PB_E_INVALID;
     }
@@ -473,11 +482,13 @@ static int s_remove_tx (pb_db_t *db, void *arg)
     //  The mails first: a mail being sent holds its job's row lock, so this
     //  waits for it to finish and then deletes its record too. Taking the
     //  job rows before the subscription's is the order senders take them in.
+    //  Sign-in mails belong to the address's account, which stays.
     params = (pb_db_params_t){0};
     pb_db_params_text (&params, email);
     int64_t subscriptions = -1, requests = -1;
     if (pb_db_run (db,
-                   "WITH jobs AS (DELETE FROM mail_job WHERE email = $1 RETURNING id) "
+                   "WITH jobs AS (DELETE FROM mail_job WHERE email = $1 AND kind <> 'signin' "
+                   "  RETURNING id) "
                    "DELETE FROM mail_handed WHERE job_id IN (SELECT id FROM jobs)",
                    &params) >= 0 &&
         (requests = pb_db_run (db, "DELETE FROM subscription_request WHERE email = $1", &params)) >=

@@ -17,6 +17,7 @@
 #ifndef SUBSCRIPTIONS_H
 #define SUBSCRIPTIONS_H
 
+#include "message.h"
 #include "paperbus.h"
 
 #define SUBSCRIPTIONS_KEY_BYTES    32
@@ -30,18 +31,24 @@ typedef struct {
 
 //  What an address asks for, checked (subscriptions_check) and normalised.
 typedef struct {
-    char email[255];           //  lower case
-    char query[513];           //  "" for none
-    pb_db_array_t *categories; //  text[]
-    pb_db_array_t *authors;    //  text[]
-    int trending;              //  trending top N, 0 for none
-    const char *cadence;       //  "daily" or "weekly"
-    int hour;                  //  0..23
-    char time_zone[65];        //  IANA name
+    char email[MESSAGE_ADDRESS_MAX + 1]; //  lower case
+    char query[513];                     //  "" for none
+    pb_db_array_t *categories;           //  text[]
+    pb_db_array_t *authors;              //  text[]
+    int trending;                        //  trending top N, 0 for none
+    const char *cadence;                 //  "daily" or "weekly"
+    int hour;                            //  0..23
+    char time_zone[65];                  //  IANA name
 } subscriptions_prefs_t;
 
 //  Reads the signing key, making it first if no notify process has yet.
 int subscriptions_key_load (pb_db_t *db, subscriptions_key_t *key);
+
+//  Checks EMAIL as an address paperbus mails (message_address_valid) and
+//  writes it in lower case to ADDRESS. Returns 0, or -1 with PROBLEM naming
+//  the field and what is wrong.
+int subscriptions_check_email (pb_str_t email, char address[MESSAGE_ADDRESS_MAX + 1], char *problem,
+                               size_t problem_size);
 
 //  Checks REQUEST and fills PREFS (free with subscriptions_prefs_free).
 //  Returns 0, or -1 with PROBLEM naming the field and what is wrong.
@@ -81,10 +88,13 @@ int subscriptions_remove (pb_db_t *db, const subscriptions_key_t *key, const cha
 void subscriptions_unsubscribe_token (const subscriptions_key_t *key, int64_t id, const char *email,
                                       char token[SUBSCRIPTIONS_TOKEN_MAX]);
 
-//  Makes a confirmation token (text, 43 characters) and its hash.
-void subscriptions_confirm_token (char token[SUBSCRIPTIONS_TOKEN_MAX], unsigned char hash[32]);
+//  Makes a secret token: 32 random bytes as base64url text (43
+//  characters), and its BLAKE2b-256 hash, the only form stored. Confirmation
+//  links, sign-in links, sessions and API tokens are all such tokens.
+void subscriptions_token_new (char token[SUBSCRIPTIONS_TOKEN_MAX], unsigned char hash[32]);
 
-//  The hash of confirmation TOKEN, or -1 if TOKEN cannot be one.
-int subscriptions_confirm_hash (const char *token, unsigned char hash[32]);
+//  The hash of TOKEN (as subscriptions_token_new makes), or -1 if TOKEN
+//  cannot be one.
+int subscriptions_token_hash (const char *token, unsigned char hash[32]);
 
 #endif

@@ -1,8 +1,9 @@
 /*  notify's mail, in-process: which addresses are mailed, quoted-printable
     and encoded-word headers decoded back by an independent decoder, the
-    digest's headers, links and HTML escaping, and the tokens of the
-    confirmation and unsubscribe links. The whole message is also checked
-    by a real MIME parser in the integration suite (tests/support/mailbox.py). */
+    digest's headers, links and HTML escaping, the sign-in mail, API token
+    labels, and the tokens of the confirmation and unsubscribe links. The whole message is also
+   checked by a real MIME parser in the integration suite (tests/support/mailbox.py). */
+#include "notify/accounts.h"
 #include "notify/message.h"
 #include "notify/subscriptions.h"
 
@@ -383,32 +384,152 @@ Test (notify, a_confirmation_holds_the_link_and_no_unsubscribe_header, .init = s
     message_free (&message);
 }
 
+//  The decoded text of the part of MESSAGE after its INDEX-th (0, 1)
+//  quoted-printable header block, up to the next boundary. Caller frees.
+static char *s_part (const char *message, int index)
+{
+    const char *at = message;
+    for (int i = 0; i <= index; i++) {
+        at = strstr (at, "quoted-printable\r\n\r\n");
+        cr_assert (at, "the message has no part %d", index);
+        at += 20;
+    }
+    const char *end = strstr (at, "\r\n--=_paperbus_");
+    cr_assert (end);
+    char *encoded = strndup (at, (size_t)(end - at));
+    char *decoded = s_decode_quoted_printable (encoded);
+    free (encoded);
+    return decoded;
+}
+
+//  How many times NEEDLE is in HAYSTACK.
+static size_t s_occurrences (const char *haystack, const char *needle)
+{
+    size_t count = 0;
+    for (const char *at = strstr (haystack, needle); at; at = strstr (at + 1, needle))
+        count++;
+    return count;
+}
+
+Test (notify, a_signin_mail_holds_its_token_only_in_the_link, .init = s_setup)
+{
+    char token[SUBSCRIPTIONS_TOKEN_MAX];
+    unsigned char hash[32];
+    subscriptions_token_new (token, hash);
+    message_signin_t mail = {
+        .from = "paperbus <paperbus@papers.example.org>",
+        .to = "ada@example.org",
+        .message_id = "<paperbus.signin.9.abc@papers.example.org>",
+        .date_ms = 1764288000000LL,
+        .public_url = "https://papers.example.org",
+        .token = token,
+        .expires_ms = 1764288900000LL,
+    };
+    message_t message = {0};
+    cr_assert_eq (message_compose_signin (&message, &mail), 0);
+    //  Headers: plain, the subject as asked, no unsubscribe (not a list).
+    const char *body = strstr (message.data, "\r\n\r\n");
+    cr_assert (body);
+    char *headers = strndup (message.data, (size_t)(body - message.data) + 2);
+    cr_expect (strstr (headers, "From: \"paperbus\" <paperbus@papers.example.org>\r\n"));
+    cr_expect (strstr (headers, "To: ada@example.org\r\n"));
+    cr_expect (strstr (headers, "Subject: Sign in to paperbus\r\n"));
+    cr_expect (strstr (headers, "Date: Fri, 28 Nov 2025 00:00:00 +0000\r\n"));
+    cr_expect (strstr (headers, "Message-ID: <paperbus.signin.9.abc@papers.example.org>\r\n"));
+    cr_expect (strstr (headers, "Auto-Submitted: auto-generated\r\n"));
+    cr_expect (strstr (headers, "Content-Type: multipart/alternative; boundary="));
+    cr_expect_null (strstr (headers, "List-Unsubscribe"));
+    cr_expect_null (strstr (headers, token), "the token is in a header");
+    for (const char *c = headers; *c; c++)
+        cr_assert (*c == '\r' || *c == '\n' || (*c >= 32 && *c < 127), "a header holds byte %d",
+                   (unsigned char)*c);
+    free (headers);
+    //  Each part holds the token once, in the link, with the expiry.
+    char link[200];
+    snprintf (link, sizeof link, "https://papers.example.org/signin?token=%s", token);
+    char *text = s_part (message.data, 0);
+    char *html = s_part (message.data, 1);
+    cr_expect (strstr (text, "Sign in to paperbus") || strstr (text, "sign in to paperbus"));
+    cr_expect (strstr (html, ">Sign in to paperbus</a>"));
+    cr_expect_eq (s_occurrences (text, token), 1, "the text part: %s", text);
+    cr_expect_eq (s_occurrences (text, link), 1, "the text part lacks %s", link);
+    cr_expect_eq (s_occurrences (html, token), 1, "the HTML part: %s", html);
+    char href[240];
+    snprintf (href, sizeof href, "<a href=\"%s\">", link);
+    cr_expect_eq (s_occurrences (html, href), 1, "the HTML part lacks %s", href);
+    cr_expect (strstr (text, "2025-11-28 00:15 UTC"), "the text part does not say when it expires");
+    cr_expect (strstr (html, "2025-11-28 00:15 UTC"), "the HTML part does not say when it expires");
+    cr_expect (strstr (text, "ada@example.org"));
+    free (text);
+    free (html);
+    message_free (&message);
+
+    //  A token with characters that mean something in a URL is
+    //  percent-encoded, so that the link carries it whole.
+    mail.token = "a+b/c=d&e f";
+    cr_assert_eq (message_compose_signin (&message, &mail), 0);
+    text = s_part (message.data, 0);
+    html = s_part (message.data, 1);
+    cr_expect (strstr (text, "https://papers.example.org/signin?token=a%2Bb%2Fc%3Dd%26e%20f\n"),
+               "%s", text);
+    cr_expect (
+        strstr (html, "href=\"https://papers.example.org/signin?token=a%2Bb%2Fc%3Dd%26e%20f\""));
+    cr_expect_null (strstr (text, "a+b/c"));
+    cr_expect_null (strstr (html, "a+b/c"));
+    free (text);
+    free (html);
+    message_free (&message);
+
+    //  Headers still refuse an address with a line break: it is checked
+    //  before any mail is composed, and composing never sees it.
+    cr_expect_not (message_address_valid ("ada@example.org\r\nBcc: eve@evil.example", NULL));
+}
+
+Test (notify, api_token_labels_without_control_characters)
+{
+    static const char *const valid[] = {"ci", "nightly sync \xe2\x80\x94 laptop", "caf\xc3\xa9",
+                                        "a \"quoted\" label"};
+    for (size_t i = 0; i < sizeof valid / sizeof *valid; i++)
+        cr_expect (accounts_label_valid (pb_str (valid[i])), "'%s' refused", valid[i]);
+    static const char *const invalid[] = {"",
+                                          "tab\there",
+                                          "new\nline",
+                                          "cr\r",
+                                          "esc\x1b[31m",
+                                          "del\x7f",
+                                          "c1 \xc2\x85 next line",
+                                          "c1 \xc2\x9b"};
+    for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++)
+        cr_expect_not (accounts_label_valid (pb_str (invalid[i])), "label %zu accepted", i);
+    cr_expect_not (accounts_label_valid ((pb_str_t){"nul\0byte", 8}), "a NUL accepted");
+}
+
 /* ==== Tokens ==== */
 
 Test (notify, confirmation_tokens_are_random_and_only_their_hash_checks, .init = s_setup)
 {
     char first[SUBSCRIPTIONS_TOKEN_MAX], second[SUBSCRIPTIONS_TOKEN_MAX];
     unsigned char first_hash[32], second_hash[32], hash[32];
-    subscriptions_confirm_token (first, first_hash);
-    subscriptions_confirm_token (second, second_hash);
+    subscriptions_token_new (first, first_hash);
+    subscriptions_token_new (second, second_hash);
     cr_expect_eq (strlen (first), 43, "32 random bytes in base64url");
     cr_expect_str_neq (first, second);
     cr_expect_neq (memcmp (first_hash, second_hash, 32), 0);
-    cr_assert_eq (subscriptions_confirm_hash (first, hash), 0);
+    cr_assert_eq (subscriptions_token_hash (first, hash), 0);
     cr_expect_eq (memcmp (hash, first_hash, 32), 0, "the stored hash is the token's");
     for (const char *c = first; *c; c++)
         cr_expect (strchr ("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *c),
                    "'%c' needs escaping in a URL", *c);
     first[10] = first[10] == 'A' ? 'B' : 'A';
-    cr_assert_eq (subscriptions_confirm_hash (first, hash), 0);
+    cr_assert_eq (subscriptions_token_hash (first, hash), 0);
     cr_expect_neq (memcmp (hash, first_hash, 32), 0, "another token, another hash");
-    cr_expect_eq (subscriptions_confirm_hash ("", hash), -1);
-    cr_expect_eq (subscriptions_confirm_hash ("short", hash), -1);
-    cr_expect_eq (
-        subscriptions_confirm_hash ("not base64 at all, with spaces and more text!!", hash), -1);
+    cr_expect_eq (subscriptions_token_hash ("", hash), -1);
+    cr_expect_eq (subscriptions_token_hash ("short", hash), -1);
+    cr_expect_eq (subscriptions_token_hash ("not base64 at all, with spaces and more text!!", hash),
+                  -1);
     char longer[SUBSCRIPTIONS_TOKEN_MAX + 2];
     snprintf (longer, sizeof longer, "%.43sAA", second);
-    cr_expect_eq (subscriptions_confirm_hash (longer, hash), -1);
+    cr_expect_eq (subscriptions_token_hash (longer, hash), -1);
 }
 
 Test (notify, unsubscribe_tokens_are_signed_per_subscription_and_key, .init = s_setup)
