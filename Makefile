@@ -12,7 +12,8 @@
 MODE ?= release
 BUILD := build/$(MODE)
 
-PACKAGES := libczmq libzmq msgpack libpq jansson yajl libxml-2.0 libcurl libzstd libsodium
+PACKAGES := libczmq libzmq msgpack libpq jansson yajl libxml-2.0 libcurl libzstd libsodium \
+            libmicrohttpd
 CC ?= cc
 WARNINGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla
 ifeq ($(MODE),asan)
@@ -136,6 +137,14 @@ $(BUILD)/bin/$(1): $(call objects,services/$(1)/main.c) $(BUILD)/lib/lib$(1).a $
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach service,$(SERVICES),$(eval $(call program_rule,$(service))))
+
+# The web page is part of the gateway: its files are compiled in.
+SITE_FILES := $(sort $(wildcard $(addprefix services/gateway/www/*.,html css js mjs svg png ico json txt webmanifest)))
+$(BUILD)/gen/gw_site.c: deploy/embed-site.sh $(SITE_FILES)
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)deploy/embed-site.sh $@ $(SITE_FILES)
+$(BUILD)/lib/libgateway.a: $(BUILD)/obj/gen/gw_site.o
 
 define test_rule
 $(BUILD)/tests/$(1): $(call objects,$(wildcard tests/$(1)/*.c) $(TEST_SUPPORT)) $(SERVICE_LIBRARIES) $(LIBRARY)
