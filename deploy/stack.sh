@@ -279,9 +279,7 @@ status() {
         "${PAPERBUS_BUS_EVENTS_OUT:-tcp://127.0.0.1:5557} (events out)"
     echo "mail          $PAPERBUS_SMTP_URL$([ "$mail_catcher" = off ] || echo " (the mail catcher: every mail is an .eml file in $var/mail/)")"
     if [ -x "$bin/gateway" ]; then
-        echo "web page      http://127.0.0.1:${PAPERBUS_HTTP_PORT:-8080}/"
-    else
-        echo "web page      not built yet (the gateway arrives with its issue)"
+        echo "web page      $(web_url)"
     fi
 }
 
@@ -329,10 +327,38 @@ down() {
     pg_stop
 }
 
+# Where a reader on this machine finds the page.
+web_url() {
+    local address=${PAPERBUS_HTTP_ADDRESS:-127.0.0.1}
+    case "$address" in 0.0.0.0 | ::) address=127.0.0.1 ;; esac
+    echo "http://$address:${PAPERBUS_HTTP_PORT:-8080}/"
+}
+
+# The gateway answers /healthz once the services it needs are live.
+wait_for_page() {
+    [ -x "$bin/gateway" ] || return 0
+    local attempt
+    for attempt in $(seq 100); do
+        curl -fsS -o /dev/null "$(web_url)healthz" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    say "the gateway is not healthy yet; see $var/log/gateway.log and $(web_url)healthz"
+}
+
+# Opens the page in the desktop's browser, when there is a desktop.
+open_page() {
+    if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && command -v xdg-open >/dev/null; then
+        xdg-open "$(web_url)" >/dev/null 2>&1 &
+    fi
+}
+
 run() {
     up
+    wait_for_page
     status
+    open_page
     echo
+    say "open $(web_url) in a browser"
     say "running; press Ctrl-C to stop"
     trap 'echo; down; exit 0' INT TERM
     while true; do
