@@ -70,7 +70,6 @@ static int s_signin_tx (pb_db_t *db, void *arg)
     pb_db_params_t params = {0};
     pb_db_params_int (&params, SIGNIN_LOCK);
     pb_db_params_text (&params, tx->email);
-    pb_db_params_int (&params, tx->now_ms);
     if (pb_db_run (db, "SELECT pg_advisory_xact_lock ($1::int, hashtext ($2))", &params) < 0) {
         tx->code = s_unavailable (db, tx->problem, tx->problem_size);
         return -1;
@@ -136,27 +135,29 @@ int accounts_signin (pb_db_t *db, const char *email, int64_t now_ms, int64_t ttl
     return 0;
 }
 
-int accounts_session_open (pb_db_t *db, const char *token, int64_t now_ms, int64_t ttl_s,
-                           msgpack_packer *packer, char *problem, size_t problem_size)
+typedef struct {
+    unsigned char request_hash[32]; //  of the sign-in token
+    unsigned char session_hash[32]; //  of the new session's token
+    int64_t now_ms;
+    int64_t expires_ms; //  the session's end
+    PGresult *opened;   //  out: the session_reply row, or NULL
+} session_tx_t;
+
+static int s_session_tx (pb_db_t *db, void *arg)
 {
-    unsigned char request_hash[32], session_hash[32];
-    if (subscriptions_token_hash (token, request_hash)) {
-        snprintf (problem, problem_size,
-                  "token: this is not a sign-in token (43 characters of base64url)");
-        return PB_E_INVALID;
-    }
-    char session[SUBSCRIPTIONS_TOKEN_MAX];
-    subscriptions_token_new (session, session_hash);
+    session_tx_t *tx = arg;
     pb_db_params_t params = {0};
-    pb_db_params_bytes (&params, request_hash, sizeof request_hash);
-    pb_db_params_int (&params, now_ms);
-    pb_db_params_bytes (&params, session_hash, sizeof session_hash);
-    pb_db_params_int (&params, now_ms + ttl_s * 1000);
-    //  One statement, so all of it or nothing: the request used once (the
-    //  row lock makes a concurrent redemption find it used), the account
-    //  made or found (DO UPDATE so that it is returned either way), the
-    //  session opened.
-    PGresult *result = pb_db_query (
+    pb_db_params_bytes (&params, tx->request_hash, sizeof tx->request_hash);
+    pb_db_params_int (&params, tx->now_ms);
+    pb_db_params_bytes (&params, tx->session_hash, sizeof tx->session_hash);
+    pb_db_params_int (&params, tx->expires_ms);
+    //  One statement: the request used once (a concurrent redemption waits
+    //  for the row lock, then finds it used), the account made or found (DO
+    //  UPDATE, so that it is returned either way), the session opened. In a
+    //  transaction, so that a notify that dies before the commit leaves the
+    //  link as it was: unused.
+    PQclear (tx->opened);
+    tx->opened = pb_db_query (
         db,
         "WITH request AS (UPDATE signin_request SET used_at = to_timestamp ($2::float8 / 1000) "
         "  WHERE token_hash = $1 AND used_at IS NULL "
@@ -173,18 +174,32 @@ int accounts_session_open (pb_db_t *db, const char *token, int64_t now_ms, int64
         "SELECT p.id, p.email, 'browser', (extract (epoch FROM o.expires_at) * 1000)::bigint, "
         "       NULL FROM person p JOIN opened o ON o.account_id = p.id",
         &params);
+    return tx->opened ? 0 : -1;
+}
+
+int accounts_session_open (pb_db_t *db, const char *token, int64_t now_ms, int64_t ttl_s,
+                           msgpack_packer *packer, char *problem, size_t problem_size)
+{
+    session_tx_t tx = {.now_ms = now_ms, .expires_ms = now_ms + ttl_s * 1000};
+    if (subscriptions_token_hash (token, tx.request_hash)) {
+        snprintf (problem, problem_size,
+                  "token: this is not a sign-in token (43 characters of base64url)");
+        return PB_E_INVALID;
+    }
+    char session[SUBSCRIPTIONS_TOKEN_MAX];
+    subscriptions_token_new (session, tx.session_hash);
     int code = 0;
-    if (!result)
+    if (pb_db_transaction (db, s_session_tx, &tx))
         code = s_unavailable (db, problem, problem_size);
-    else if (PQntuples (result) != 1) {
+    else if (PQntuples (tx.opened) != 1) {
         code = PB_E_NOT_FOUND;
         snprintf (problem, problem_size,
                   "sign-in link unknown, used or expired; ask for a new one");
-    } else if (s_pack_session (result, session, packer)) {
+    } else if (s_pack_session (tx.opened, session, packer)) {
         code = PB_E_INTERNAL;
         snprintf (problem, problem_size, "the session could not be encoded");
     }
-    PQclear (result);
+    PQclear (tx.opened);
     sodium_memzero (session, sizeof session);
     return code;
 }

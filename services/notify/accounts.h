@@ -6,10 +6,11 @@
     of a token of 32 random bytes, and queues a mail whose link holds the
     token; the token sits in the mail's job row until the mail server has
     the mail, as a confirmation's does. notify.session redeems the token:
-    one statement marks the request used (only if it is neither used nor
-    expired), makes the account at the first sign-in and opens a browser
-    session. Being one statement, it happens whole or not at all, and two
-    redemptions at once make one session. A session token is returned once
+    one statement, in a transaction, marks the request used (only if it is
+    neither used nor expired), makes the account at the first sign-in and
+    opens a browser session. So it happens whole or not at all: two
+    redemptions at once make one session, and a notify killed before the
+    commit leaves the link unused. A session token is returned once
     and stored as its hash too; a browser session may make API tokens for
     scripts. Checking any of them (notify.whoami) is one SELECT by the
     hash, the table's primary key.

@@ -2187,8 +2187,8 @@ Test (notify, mail_goes_through_starttls_with_a_login_and_a_wrong_password_is_no
     int64_t t0 = s_time ("2026-12-01T06:00:00Z");
     char certificate[256], key[256];
     s_certificate (certificate, key, sizeof certificate);
-    s_trending_stack ((const char *[]){"--tls-cert", certificate, "--tls-key", key,
-                                       "--require-tls", "--auth", "reader:s3cret", NULL});
+    s_trending_stack ((const char *[]){"--tls-cert", certificate, "--tls-key", key, "--require-tls",
+                                       "--auth", "reader:s3cret", NULL});
     setenv ("PAPERBUS_SMTP_TLS", "require", 1);
     setenv ("PAPERBUS_SMTP_CA_FILE", certificate, 1);
     setenv ("PAPERBUS_SMTP_USER", "reader", 1);
@@ -2229,9 +2229,522 @@ Test (notify, mail_goes_through_starttls_with_a_login_and_a_wrong_password_is_no
     char *line_start = accepted;
     while (line_start > log && line_start[-1] != '\n')
         line_start--;
-    char *line = strndup (line_start, line_end ? (size_t)(line_end - line_start) : strlen (line_start));
+    char *line =
+        strndup (line_start, line_end ? (size_t)(line_end - line_start) : strlen (line_start));
     cr_expect (strstr (line, "\"tls\": true"), "the mail was not sent over TLS: %s", line);
     cr_expect (strstr (line, "\"auth_user\": \"reader\""), "the sender did not log in: %s", line);
     free (line);
     free (log);
+}
+
+/* ==== Signing in ==== */
+
+#define SIGNIN_LINK PUBLIC_URL "/signin?token="
+
+//  notify.signin for EMAIL.
+static pbtest_answer_t *s_signin (const char *email)
+{
+    msgpack_packer packer = pbtest_packer (&s_body);
+    pb_signin_request_t request = {.email = pb_str (email)};
+    pb_encode (&pb_signin_request_schema, &request, &packer);
+    return s_call ("notify.signin");
+}
+
+//  notify.session with the sign-in TOKEN.
+static pbtest_answer_t *s_session_open (const char *token)
+{
+    msgpack_packer packer = pbtest_packer (&s_body);
+    pb_session_open_request_t request = {.token = pb_str (token)};
+    pb_encode (&pb_session_open_request_schema, &request, &packer);
+    return s_call ("notify.session");
+}
+
+//  METHOD (notify.whoami or notify.signout) with SESSION.
+static pbtest_answer_t *s_session_check (const char *method, const char *session)
+{
+    msgpack_packer packer = pbtest_packer (&s_body);
+    pb_session_check_request_t request = {.session = pb_str (session)};
+    pb_encode (&pb_session_check_request_schema, &request, &packer);
+    return s_call (method);
+}
+
+//  notify.token for SESSION with LABEL.
+static pbtest_answer_t *s_api_token (const char *session, const char *label)
+{
+    msgpack_packer packer = pbtest_packer (&s_body);
+    pb_api_token_request_t request = {.session = pb_str (session), .label = pb_str (label)};
+    pb_encode (&pb_api_token_request_schema, &request, &packer);
+    return s_call ("notify.token");
+}
+
+//  How many rows of PostgreSQL (any table, and the event log's payloads)
+//  hold TEXT.
+static int64_t s_rows_holding (const char *text)
+{
+    return s_count (
+        "SELECT coalesce (sum ((xpath ('/row/c/text()', query_to_xml (format ("
+        "  'SELECT count(*) AS c FROM %I t WHERE strpos (t::text, %L) > 0', table_name, $1::text),"
+        "  false, true, '')))[1]::text::int), 0) "
+        "  + (SELECT count(*) FROM event_log WHERE position (convert_to ($1, 'UTF8') IN payload) > "
+        "0) "
+        "FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE "
+        "TABLE'",
+        text);
+}
+
+//  BLAKE2b-256 of the 32 bytes base64url TOKEN holds, in hex, into HEX.
+static const char *s_token_hash_hex (const char *token, char hex[65])
+{
+    unsigned char bytes[32], hash[32];
+    size_t decoded = 0;
+    cr_assert_eq (sodium_base642bin (bytes, sizeof bytes, token, strlen (token), NULL, &decoded,
+                                     NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                  0, "'%s' is not base64url", token);
+    cr_assert_eq (decoded, 32, "'%s' is not 32 bytes", token);
+    crypto_generichash (hash, sizeof hash, bytes, sizeof bytes, NULL, 0);
+    return sodium_bin2hex (hex, 65, hash, sizeof hash);
+}
+
+//  Waits for COUNT mails, asserts that EMAIL got SIGNINS sign-in mails
+//  (clean MIME, the token only in the link, once in each part) and writes
+//  the token of the last one to TOKEN.
+static void s_signin_token (const char *email, size_t count, size_t signins, char *token,
+                            size_t size)
+{
+    json_t *mails = s_mailbox (count, 10000);
+    json_t *last = NULL;
+    size_t found = 0, i;
+    json_t *mail;
+    json_array_foreach (mails, i, mail)
+    {
+        const char *to = s_header (mail, "to", false);
+        const char *subject = s_header (mail, "subject", false);
+        if (to && strcmp (to, email) == 0 && subject &&
+            strcmp (subject, "Sign in to paperbus") == 0) {
+            last = mail;
+            found++;
+        }
+    }
+    cr_assert_eq (found, signins, "%zu sign-in mails to %s, want %zu (%zu mails in all)", found,
+                  email, signins, json_array_size (mails));
+    s_assert_clean_mime (last);
+    cr_assert_null (s_header (last, "list-unsubscribe", false), "a sign-in mail is not a list");
+    const char *link = NULL;
+    json_array_foreach (json_object_get (last, "links"), i, mail)
+    {
+        const char *candidate = json_string_value (mail);
+        if (strncmp (candidate, SIGNIN_LINK, strlen (SIGNIN_LINK)) == 0)
+            link = candidate;
+    }
+    cr_assert (link, "the sign-in mail has no link to " SIGNIN_LINK "...");
+    cr_assert_eq (s_link_count (last, link), 2, "the mail does not link to %s once in each part",
+                  link);
+    snprintf (token, size, "%s", link + strlen (SIGNIN_LINK));
+    cr_assert_eq (strlen (token), 43, "the token '%s' is not 32 bytes in base64url", token);
+    //  The token is in the link and nowhere else in the mail.
+    const char *parts[] = {"text/plain", "text/html"};
+    for (size_t p = 0; p < 2; p++) {
+        const char *text = s_part_text (last, parts[p]);
+        const char *first = strstr (text, token);
+        cr_assert (first && !strstr (first + 1, token), "the %s part holds the token %s times",
+                   parts[p], first ? "several" : "no");
+        cr_assert (first - text >= (ptrdiff_t)strlen (SIGNIN_LINK) &&
+                       strncmp (first - strlen (SIGNIN_LINK), SIGNIN_LINK, strlen (SIGNIN_LINK)) ==
+                           0,
+                   "the %s part holds the token outside the link", parts[p]);
+    }
+    s_json_free (&mails);
+}
+
+//  Signs EMAIL in through its mail (the COUNT-th stored, its SIGNINS-th
+//  sign-in mail) and writes the session to SESSION and the user to USER.
+static void s_signed_in (const char *email, size_t count, size_t signins, char session[64],
+                         char user[32])
+{
+    pbtest_answer_t *answer = s_signin (email);
+    cr_assert_eq (answer->reply.status, PB_OK, "signin %s: %s", email, pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    char token[128];
+    s_signin_token (email, count, signins, token, sizeof token);
+    answer = s_session_open (token);
+    cr_assert_eq (answer->reply.status, PB_OK, "session for %s: %s", email,
+                  pbtest_describe (answer));
+    cr_assert (pb_has (&answer->session, PB_session_reply_session), "no session in the reply");
+    pbtest_text (answer->session.session, session, 64);
+    pbtest_text (answer->session.user, user, 32);
+    pbtest_answer_free (&answer);
+}
+
+Test (notify, a_signin_link_opens_one_session_and_signing_out_closes_it)
+{
+    cr_assert_geq (sodium_init (), 0);
+    int64_t t0 = s_time ("2026-12-01T06:00:00Z");
+    setenv ("PAPERBUS_SIGNIN_TTL_S", "600", 1);
+    setenv ("PAPERBUS_SESSION_TTL_S", "86400", 1);
+    s_catcher_start (NULL);
+    s_notify_start (1);
+    const char *email = "ada.signin@example.org";
+    pbtest_answer_t *answer = s_signin ("Ada.Signin@Example.ORG");
+    cr_assert_eq (answer->reply.status, PB_OK, "signin: %s", pbtest_describe (answer));
+    char text[300];
+    cr_assert_str_eq (pbtest_text (answer->signin.email, text, sizeof text), email);
+    cr_assert_eq (answer->signin.expires_in_s, 600);
+    pbtest_answer_free (&answer);
+    char token[128];
+    s_signin_token (email, 1, 1, token, sizeof token);
+
+    //  Once the mail is sent, PostgreSQL holds the token's hash only, and
+    //  no account exists before the link is followed.
+    cr_assert_eq (s_wait_count ("SELECT count(*) FROM mail_job WHERE kind = 'signin' "
+                                "AND state = 'sent' AND email = $1",
+                                email, 1, 5000),
+                  1, "the sign-in mail is not recorded sent");
+    cr_assert_eq (s_count ("SELECT count(*) FROM mail_job WHERE token IS NOT NULL", NULL), 0);
+    cr_assert_eq (s_rows_holding (token), 0, "a row of PostgreSQL holds the token %s", token);
+    char hex[65], stored[128];
+    s_query_text ("SELECT encode (token_hash, 'hex') FROM signin_request WHERE email = $1", email,
+                  stored, sizeof stored);
+    cr_assert_str_eq (stored, s_token_hash_hex (token, hex));
+    cr_assert_eq (s_count ("SELECT count(*) FROM account", NULL), 0);
+
+    //  The link opens a browser session, ten seconds later.
+    s_clock_ms (t0 + 10000);
+    answer = s_session_open (token);
+    cr_assert_eq (answer->reply.status, PB_OK, "session: %s", pbtest_describe (answer));
+    const pb_session_reply_t *opened = &answer->session;
+    char session[64], user[32], expected_user[32];
+    cr_assert (pb_has (opened, PB_session_reply_session));
+    pbtest_text (opened->session, session, sizeof session);
+    cr_assert_eq (strlen (session), 43, "the session '%s' is not 32 bytes in base64url", session);
+    snprintf (expected_user, sizeof expected_user, "u%lld",
+              (long long)s_count ("SELECT id FROM account WHERE email = $1", email));
+    cr_assert_str_eq (pbtest_text (opened->user, user, sizeof user), expected_user);
+    cr_assert_str_eq (pbtest_text (opened->email, text, sizeof text), email);
+    cr_assert_str_eq (pbtest_text (opened->kind, text, sizeof text), "browser");
+    cr_assert_eq (opened->expires_at, t0 + 10000 + 86400 * 1000LL);
+    cr_assert_not (pb_has (opened, PB_session_reply_label));
+    pbtest_answer_free (&answer);
+    cr_assert_eq (s_rows_holding (session), 0, "a row of PostgreSQL holds the session");
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session WHERE kind = 'browser' "
+                           "AND encode (token_hash, 'hex') = $1",
+                           s_token_hash_hex (session, hex)),
+                  1, "the session is not stored as its hash");
+
+    //  whoami names the holder, without the session.
+    answer = s_session_check ("notify.whoami", session);
+    cr_assert_eq (answer->reply.status, PB_OK, "whoami: %s", pbtest_describe (answer));
+    cr_assert_not (pb_has (&answer->session, PB_session_reply_session));
+    cr_assert_str_eq (pbtest_text (answer->session.user, text, sizeof text), user);
+    cr_assert_str_eq (pbtest_text (answer->session.email, text, sizeof text), email);
+    cr_assert_str_eq (pbtest_text (answer->session.kind, text, sizeof text), "browser");
+    cr_assert_eq (answer->session.expires_at, t0 + 10000 + 86400 * 1000LL);
+    pbtest_answer_free (&answer);
+
+    //  The link works once.
+    s_assert_refused (s_session_open (token), PB_E_NOT_FOUND, "used", "the link a second time");
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 1);
+
+    //  Unsubscribing the address from digests leaves the account be.
+    answer = s_unsubscribe (email, NULL);
+    cr_assert_eq (answer->reply.status, PB_OK, "unsubscribe: %s", pbtest_describe (answer));
+    cr_assert_not (answer->unsubscribe.removed);
+    pbtest_answer_free (&answer);
+    cr_assert_eq (s_count ("SELECT count(*) FROM account WHERE email = $1", email), 1);
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 1);
+    cr_assert_eq (s_count ("SELECT count(*) FROM mail_job WHERE kind = 'signin'", NULL), 1);
+
+    //  Signing in again: the same account, another session.
+    char second[64], second_user[32];
+    s_signed_in (email, 2, 2, second, second_user);
+    cr_assert_str_eq (second_user, user);
+    cr_assert_str_neq (second, session);
+    cr_assert_eq (s_count ("SELECT count(*) FROM account", NULL), 1);
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 2);
+
+    //  Signing out closes that session only; doing it again is harmless.
+    answer = s_session_check ("notify.signout", session);
+    cr_assert_eq (answer->reply.status, PB_OK, "signout: %s", pbtest_describe (answer));
+    cr_assert (answer->signout.closed);
+    pbtest_answer_free (&answer);
+    s_assert_refused (s_session_check ("notify.whoami", session), PB_E_NOT_FOUND, "session",
+                      "whoami after signing out");
+    answer = s_session_check ("notify.signout", session);
+    cr_assert_eq (answer->reply.status, PB_OK, "signout again: %s", pbtest_describe (answer));
+    cr_assert_not (answer->signout.closed);
+    pbtest_answer_free (&answer);
+    answer = s_session_check ("notify.whoami", second);
+    cr_assert_eq (answer->reply.status, PB_OK, "the other session: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 1);
+    cr_assert_eq (s_wait_mails (3, 500), 2, "a third mail was sent");
+}
+
+Test (notify, an_expired_signin_link_or_session_is_refused_and_tidied_away)
+{
+    int64_t t0 = s_time ("2026-12-01T06:00:00Z");
+    setenv ("PAPERBUS_SIGNIN_TTL_S", "1", 1);
+    setenv ("PAPERBUS_SESSION_TTL_S", "60", 1);
+    setenv ("PAPERBUS_NOTIFY_SCHEDULE_MS", "200", 1); //  tidying often
+    s_catcher_start (NULL);
+    s_notify_start (1);
+    pbtest_answer_t *answer = s_signin ("late@example.org");
+    cr_assert_eq (answer->reply.status, PB_OK, "signin: %s", pbtest_describe (answer));
+    cr_assert_eq (answer->signin.expires_in_s, 1);
+    pbtest_answer_free (&answer);
+    char token[128];
+    s_signin_token ("late@example.org", 1, 1, token, sizeof token);
+    s_clock_ms (t0 + 1000);
+    s_assert_refused (s_session_open (token), PB_E_NOT_FOUND, "expired", "a link one second old");
+    cr_assert_eq (s_count ("SELECT count(*) FROM account", NULL), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 0);
+
+    //  A link followed in time opens a session that lasts 60 s.
+    s_clock_ms (t0 + 2000);
+    char session[64], user[32];
+    s_signed_in ("timely@example.org", 2, 1, session, user);
+    answer = s_session_check ("notify.whoami", session);
+    cr_assert_eq (answer->reply.status, PB_OK, "whoami: %s", pbtest_describe (answer));
+    cr_assert_eq (answer->session.expires_at, t0 + 2000 + 60000);
+    pbtest_answer_free (&answer);
+    s_clock_ms (t0 + 2000 + 60000 + 1);
+    s_assert_refused (s_session_check ("notify.whoami", session), PB_E_NOT_FOUND, "expired",
+                      "a session past its end");
+
+    //  The scheduler deletes expired sessions, and sign-in requests (with
+    //  their mails) once their hour of rate limiting is over.
+    cr_assert_eq (s_wait_count ("SELECT count(*) FROM account_session", NULL, 0, 5000), 0,
+                  "the expired session is still stored");
+    cr_assert_eq (s_count ("SELECT count(*) FROM signin_request", NULL), 2);
+    s_clock_ms (t0 + HOUR_MS + 4000);
+    cr_assert_eq (s_wait_count ("SELECT count(*) FROM signin_request", NULL, 0, 5000), 0,
+                  "expired sign-in requests are still stored");
+    cr_assert_eq (s_count ("SELECT count(*) FROM mail_job", NULL), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM account", NULL), 1, "the account went too");
+}
+
+Test (notify, an_api_token_made_from_a_session_says_who_holds_it)
+{
+    int64_t t0 = s_time ("2026-12-01T06:00:00Z");
+    setenv ("PAPERBUS_API_TOKEN_TTL_S", "3600", 1);
+    s_catcher_start (NULL);
+    s_notify_start (1);
+    const char *email = "bot.owner@example.org";
+    const char *label = "nightly sync \xe2\x80\x94 laptop";
+    char session[64], user[32], api[64], text[300];
+    s_signed_in (email, 1, 1, session, user);
+    pbtest_answer_t *answer = s_api_token (session, label);
+    cr_assert_eq (answer->reply.status, PB_OK, "token: %s", pbtest_describe (answer));
+    cr_assert (pb_has (&answer->session, PB_session_reply_session), "no token in the reply");
+    pbtest_text (answer->session.session, api, sizeof api);
+    cr_assert_eq (strlen (api), 43);
+    cr_assert_str_neq (api, session);
+    cr_assert_str_eq (pbtest_text (answer->session.kind, text, sizeof text), "api");
+    cr_assert_str_eq (pbtest_text (answer->session.user, text, sizeof text), user);
+    cr_assert_str_eq (pbtest_text (answer->session.email, text, sizeof text), email);
+    cr_assert (pb_has (&answer->session, PB_session_reply_label));
+    cr_assert_str_eq (pbtest_text (answer->session.label, text, sizeof text), label);
+    cr_assert_eq (answer->session.expires_at, t0 + 3600 * 1000LL);
+    pbtest_answer_free (&answer);
+    cr_assert_eq (s_rows_holding (api), 0, "a row of PostgreSQL holds the API token");
+
+    answer = s_session_check ("notify.whoami", api);
+    cr_assert_eq (answer->reply.status, PB_OK, "whoami: %s", pbtest_describe (answer));
+    cr_assert_not (pb_has (&answer->session, PB_session_reply_session));
+    cr_assert_str_eq (pbtest_text (answer->session.kind, text, sizeof text), "api");
+    cr_assert_str_eq (pbtest_text (answer->session.user, text, sizeof text), user);
+    cr_assert_str_eq (pbtest_text (answer->session.label, text, sizeof text), label);
+    pbtest_answer_free (&answer);
+
+    //  An API token cannot make another.
+    s_assert_refused (s_api_token (api, "successor"), PB_E_INVALID, "API token",
+                      "a token made from an API token");
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 2);
+
+    //  Closing the token leaves the session, and a closed session makes none.
+    answer = s_session_check ("notify.signout", api);
+    cr_assert_eq (answer->reply.status, PB_OK, "signout: %s", pbtest_describe (answer));
+    cr_assert (answer->signout.closed);
+    pbtest_answer_free (&answer);
+    s_assert_refused (s_session_check ("notify.whoami", api), PB_E_NOT_FOUND, "session",
+                      "a closed API token");
+    answer = s_session_check ("notify.whoami", session);
+    cr_assert_eq (answer->reply.status, PB_OK, "the session: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    answer = s_session_check ("notify.signout", session);
+    cr_assert_eq (answer->reply.status, PB_OK, "signout: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    s_assert_refused (s_api_token (session, "late"), PB_E_NOT_FOUND, "session",
+                      "a token from a closed session");
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 0);
+}
+
+Test (notify, bad_signin_requests_get_named_errors_and_store_nothing)
+{
+    cr_assert_geq (sodium_init (), 0);
+    int64_t t0 = s_time ("2026-12-01T06:00:00Z");
+    s_catcher_start (NULL);
+    s_notify_start (1);
+    char too_long[300];
+    memset (too_long, 'a', 243);
+    snprintf (too_long + 243, sizeof too_long - 243, "@example.org"); //  255 bytes
+    const struct {
+        const char *email;
+        int code;
+    } addresses[] = {
+        {"", PB_E_INVALID},
+        {"reader.example.org", PB_E_INVALID},
+        {"a b@example.org", PB_E_INVALID},
+        {"a@example.org\r\nBcc: x@evil.org", PB_E_INVALID},
+        {"a@b", PB_E_INVALID},
+        {"\"a b\"@example.org", PB_E_INVALID},
+        {"r\xc3\xa9sum\xc3\xa9@example.org", PB_E_INVALID},
+        {"reader@192.168.0.1", PB_E_INVALID},
+        {too_long, PB_E_TOO_LARGE},
+    };
+    for (size_t i = 0; i < sizeof addresses / sizeof *addresses; i++) {
+        char what[400];
+        snprintf (what, sizeof what, "address %zu ('%s')", i, addresses[i].email);
+        s_assert_refused (s_signin (addresses[i].email), addresses[i].code, "email", what);
+    }
+    //  Well-formed, but never mailed.
+    unsigned char bytes[32];
+    char unknown[64];
+    randombytes_buf (bytes, sizeof bytes);
+    sodium_bin2base64 (unknown, sizeof unknown, bytes, sizeof bytes,
+                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    s_assert_refused (s_session_open (""), PB_E_INVALID, "token", "an empty token");
+    s_assert_refused (s_session_open ("not a token!"), PB_E_INVALID, "token", "a malformed token");
+    s_assert_refused (s_session_open (unknown), PB_E_NOT_FOUND, "unknown", "an unknown token");
+    s_assert_refused (s_session_check ("notify.whoami", ""), PB_E_INVALID, "session",
+                      "whoami, an empty session");
+    s_assert_refused (s_session_check ("notify.whoami", "short"), PB_E_INVALID, "session",
+                      "whoami, a malformed session");
+    s_assert_refused (s_session_check ("notify.whoami", unknown), PB_E_NOT_FOUND, "session",
+                      "whoami, an unknown session");
+    s_assert_refused (s_session_check ("notify.signout", ""), PB_E_INVALID, "session",
+                      "signout, an empty session");
+    s_assert_refused (s_api_token (unknown, "ci"), PB_E_NOT_FOUND, "session",
+                      "a token for an unknown session");
+    pbtest_answer_t *answer = s_session_check ("notify.signout", unknown);
+    cr_assert_eq (answer->reply.status, PB_OK, "signout unknown: %s", pbtest_describe (answer));
+    cr_assert_not (answer->signout.closed);
+    pbtest_answer_free (&answer);
+    const char *tables[] = {"signin_request", "mail_job", "account", "account_session"};
+    for (size_t i = 0; i < 4; i++) {
+        char sql[64];
+        snprintf (sql, sizeof sql, "SELECT count(*) FROM %s", tables[i]);
+        cr_assert_eq (s_count (sql, NULL), 0, "%s holds rows after bad requests", tables[i]);
+    }
+
+    //  Labels, from a real session.
+    char session[64], user[32], long_label[80];
+    s_signed_in ("labels@example.org", 1, 1, session, user);
+    memset (long_label, 'l', 65);
+    long_label[65] = 0;
+    const struct {
+        const char *label;
+        int code;
+    } labels[] = {
+        {long_label, PB_E_TOO_LARGE},
+        {"", PB_E_INVALID},
+        {"tab\there", PB_E_INVALID},
+        {"new\nline", PB_E_INVALID},
+        {"cr\r", PB_E_INVALID},
+        {"esc \x1b[31mred", PB_E_INVALID},
+        {"del\x7f", PB_E_INVALID},
+        {"c1 \xc2\x85 next line", PB_E_INVALID},
+        {"bad \xff utf-8", PB_E_INVALID_UTF8},
+    };
+    for (size_t i = 0; i < sizeof labels / sizeof *labels; i++) {
+        char what[64];
+        snprintf (what, sizeof what, "label %zu", i);
+        s_assert_refused (s_api_token (session, labels[i].label), labels[i].code, "label", what);
+    }
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session WHERE kind = 'api'", NULL), 0);
+
+    //  Five sign-in mails an hour to one address, then rate_limited,
+    //  however the address is spelled.
+    const char *flood = "flood@example.org";
+    const char *spellings[] = {"flood@example.org", "Flood@example.org", "FLOOD@example.org",
+                               "flood@Example.org", "flood@EXAMPLE.ORG"};
+    for (size_t i = 0; i < 5; i++) {
+        answer = s_signin (spellings[i]);
+        cr_assert_eq (answer->reply.status, PB_OK, "sign-in %zu for %s: %s", i + 1, spellings[i],
+                      pbtest_describe (answer));
+        pbtest_answer_free (&answer);
+    }
+    s_assert_refused (s_signin ("fLoOd@example.org"), PB_E_RATE_LIMITED, "5 an hour",
+                      "a sixth sign-in within the hour");
+    cr_assert_eq (s_count ("SELECT count(*) FROM signin_request WHERE email = $1", flood), 5);
+    cr_assert_eq (s_count ("SELECT count(*) FROM mail_job WHERE email = $1", flood), 5);
+    cr_assert_eq (s_wait_mails (6, 10000), 6);
+    cr_assert_eq (s_wait_mails (7, 500), 6, "a sixth sign-in mail went out");
+    //  Following the links does not lift the limit: the mails were sent.
+    char token[128];
+    s_signin_token (flood, 6, 5, token, sizeof token);
+    answer = s_session_open (token);
+    cr_assert_eq (answer->reply.status, PB_OK, "session: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    s_assert_refused (s_signin (flood), PB_E_RATE_LIMITED, flood, "a sign-in after using a link");
+
+    //  An hour later, one more may go.
+    s_clock_ms (t0 + HOUR_MS + 1000);
+    answer = s_signin (flood);
+    cr_assert_eq (answer->reply.status, PB_OK, "an hour later: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    cr_assert_eq (s_wait_mails (7, 10000), 7);
+}
+
+Test (notify, a_notify_killed_while_opening_a_session_leaves_the_link_usable_once)
+{
+    s_catcher_start (NULL);
+    pid_t notify = s_notify_start (1);
+    const char *email = "killed@example.org";
+    pbtest_answer_t *answer = s_signin (email);
+    cr_assert_eq (answer->reply.status, PB_OK, "signin: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    char token[128], hex[65];
+    s_signin_token (email, 1, 1, token, sizeof token);
+    s_token_hash_hex (token, hex);
+
+    //  The test holds the request's row, so that notify's redemption waits
+    //  inside its transaction; notify is killed there.
+    cr_assert_geq (pb_db_run (s_stack.db, "BEGIN", NULL), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM (SELECT 1 FROM signin_request "
+                           "WHERE encode (token_hash, 'hex') = $1 FOR UPDATE) l",
+                           hex),
+                  1);
+    s_extra_clients[0] = pb_client_new (s_stack.config);
+    msgpack_packer packer = pbtest_packer (&s_body);
+    pb_session_open_request_t request = {.token = pb_str (token)};
+    pb_encode (&pb_session_open_request_schema, &request, &packer);
+    cr_assert_gt (pb_client_send (s_extra_clients[0], "notify.session", s_body.data, s_body.size),
+                  0);
+    int64_t started = zclock_mono ();
+    while (s_count ("SELECT count(*) FROM pg_locks WHERE NOT granted", NULL) == 0) {
+        cr_assert_lt (zclock_mono () - started, 5000, "notify's redemption never waited");
+        zclock_sleep (POLL_MS);
+    }
+    s_notify_kill (notify, 0);
+    pb_reply_t reply = {0};
+    cr_assert_eq (pb_client_recv (s_extra_clients[0], 5000, &reply), 0, "no answer from the bus");
+    int status = reply.status;
+    pb_reply_reset (&reply);
+    cr_assert_eq (status, PB_E_WORKER_DIED, "the redemption answered %d", status);
+    cr_assert_geq (pb_db_run (s_stack.db, "ROLLBACK", NULL), 0);
+    //  Its transaction ends without a commit when PostgreSQL sees it gone.
+    cr_assert_eq (s_wait_count ("SELECT count(*) FROM pg_stat_activity "
+                                "WHERE application_name = 'notify'",
+                                NULL, 0, 10000),
+                  0, "the killed notify's connection lingers");
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM signin_request WHERE used_at IS NULL", NULL), 1);
+
+    //  The link works once, with a new notify.
+    s_notify_start (1);
+    answer = s_session_open (token);
+    cr_assert_eq (answer->reply.status, PB_OK, "session: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    s_assert_refused (s_session_open (token), PB_E_NOT_FOUND, "used", "the link again");
+    cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 1);
 }

@@ -33,6 +33,11 @@ static const struct {
     {"notify.unsubscribe", &pb_unsubscribe_reply_schema, offsetof (pbtest_answer_t, unsubscribe)},
     {"notify.run", &pb_digests_run_reply_schema, offsetof (pbtest_answer_t, digests)},
     {"notify.status", &pb_notify_status_reply_schema, offsetof (pbtest_answer_t, notify)},
+    {"notify.signin", &pb_signin_reply_schema, offsetof (pbtest_answer_t, signin)},
+    {"notify.session", &pb_session_reply_schema, offsetof (pbtest_answer_t, session)},
+    {"notify.whoami", &pb_session_reply_schema, offsetof (pbtest_answer_t, session)},
+    {"notify.token", &pb_session_reply_schema, offsetof (pbtest_answer_t, session)},
+    {"notify.signout", &pb_signout_reply_schema, offsetof (pbtest_answer_t, signout)},
 };
 
 static pbtest_answer_t *s_answer_new (void)

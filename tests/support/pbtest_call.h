@@ -36,6 +36,9 @@ typedef struct {
     pb_unsubscribe_reply_t unsubscribe; //  notify.unsubscribe
     pb_digests_run_reply_t digests;     //  notify.run
     pb_notify_status_reply_t notify;    //  notify.status
+    pb_signin_reply_t signin;           //  notify.signin
+    pb_session_reply_t session;         //  notify.session, notify.whoami and notify.token
+    pb_signout_reply_t signout;         //  notify.signout
     pb_error_reply_t error;             //  when the status is not 0
     char worker[PBTEST_WORKER_ID_MAX];  //  the worker that answered, when tracked
 } pbtest_answer_t;
