@@ -26,6 +26,7 @@ const announcer = document.getElementById('announcer');
 
 const state = {
   user: null, // {id, email} when signed in
+  listDate: undefined, // the day the last daily/weekly/monthly list was about; the tabs keep it
   navigation: 0, // bumped by every render; late answers of older ones are dropped
 };
 
@@ -37,7 +38,7 @@ function showError(error, box = alertBox) {
   if (error instanceof ApiError && error.code === 'rate_limited' && error.retryAfter) {
     message += ` Try again in ${error.retryAfter} s.`;
   }
-  box.replaceChildren(h('strong', null, 'Something went wrong: '), message);
+  box.replaceChildren(error instanceof ApiError ? h('strong', null, 'Something went wrong: ') : '', message);
   box.hidden = false;
 }
 
@@ -113,7 +114,7 @@ document.addEventListener('click', (event) => {
   if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
     event.shiftKey || event.altKey) return;
   const link = event.target.closest('a[href]');
-  if (!link || link.target || link.hasAttribute('download')) return;
+  if (!link || link.target || link.hasAttribute('download') || link.getAttribute('href').startsWith('#')) return;
   const url = new URL(link.href);
   if (!isRouted(url)) return;
   event.preventDefault();
@@ -346,6 +347,7 @@ async function listView(params, navigation, focus) {
     const selected = tab.dataset.window === window;
     tab.setAttribute('aria-selected', String(selected));
     tab.setAttribute('tabindex', selected ? '0' : '-1');
+    if (date) tab.setAttribute('href', listUrl(tab.dataset.window, date));
   }
   shell.querySelector('[role=tabpanel]').setAttribute('aria-labelledby', 'tab-' + window);
   const results = shell.querySelector('.list-results');
@@ -364,6 +366,10 @@ async function listView(params, navigation, focus) {
     return;
   }
   if (!current(navigation)) return;
+  if (window !== 'trending' && isDay(data.date)) state.listDate = data.date;
+  for (const tab of shell.querySelectorAll('[role=tab]')) {
+    tab.setAttribute('href', listUrl(tab.dataset.window, state.listDate));
+  }
   const title = listTitle(window, data);
   const h1 = shell.querySelector('h1');
   h1.textContent = title;
