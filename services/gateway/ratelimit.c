@@ -90,8 +90,12 @@ int gw_limits_take (gw_limits_t *self, gw_limit_t limit, const char *client)
     bucket->refilled_ms = now;
     if (bucket->tokens >= 1)
         bucket->tokens -= 1;
-    else
-        wait_s = (int)ceil ((1 - bucket->tokens) / self->per_ms[limit] / 1000);
+    else {
+        //  Whole seconds, rounded up (but not for floating-point dust).
+        wait_s = (int)ceil ((1 - bucket->tokens) / self->per_ms[limit] / 1000 - 1e-6);
+        if (wait_s < 1)
+            wait_s = 1;
+    }
     pthread_mutex_unlock (&self->lock);
-    return wait_s > 0 ? wait_s : 0;
+    return wait_s;
 }
