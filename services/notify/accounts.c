@@ -54,12 +54,12 @@ static int s_pack_session (PGresult *result, const char *session, msgpack_packer
 /* ==== Signing in ==== */
 
 typedef struct {
-    const char *email;
-    int64_t now_ms;
-    int64_t ttl_s;
-    int code;
-    char *problem;
-    size_t problem_size;
+    const char *email;   //  the address, checked
+    int64_t now_ms;      //  the time taken for now
+    int64_t ttl_s;       //  how long the link works
+    int code;            //  out: the error, 0 for none
+    char *problem;       //  out: what went wrong
+    size_t problem_size; //  its size
 } signin_tx_t;
 
 static int s_signin_tx (pb_db_t *db, void *arg)
@@ -138,9 +138,9 @@ int accounts_signin (pb_db_t *db, const char *email, int64_t now_ms, int64_t ttl
 typedef struct {
     unsigned char request_hash[32]; //  of the sign-in token
     unsigned char session_hash[32]; //  of the new session's token
-    int64_t now_ms;
-    int64_t expires_ms; //  the session's end
-    PGresult *opened;   //  out: the session_reply row, or NULL
+    int64_t now_ms;                 //  the time taken for now
+    int64_t expires_ms;             //  the session's end
+    PGresult *opened;               //  out: the session_reply row, or NULL
 } session_tx_t;
 
 static int s_session_tx (pb_db_t *db, void *arg)

@@ -2748,3 +2748,40 @@ Test (notify, a_notify_killed_while_opening_a_session_leaves_the_link_usable_onc
     s_assert_refused (s_session_open (token), PB_E_NOT_FOUND, "used", "the link again");
     cr_assert_eq (s_count ("SELECT count(*) FROM account_session", NULL), 1);
 }
+
+Test (notify, a_notify_killed_while_mailing_a_signin_link_mails_it_once)
+{
+    //  The catcher stores the message, then waits 3 s before its 250: notify
+    //  is killed after the final dot, before it records the answer.
+    s_catcher_start ((const char *[]){"--delay-ms", "3000", NULL});
+    pid_t notify = s_notify_start (1);
+    const char *email = "slow.signin@example.org";
+    pbtest_answer_t *answer = s_signin (email);
+    cr_assert_eq (answer->reply.status, PB_OK, "signin: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    cr_assert_eq (s_wait_count ("SELECT count(*) FROM mail_handed", NULL, 1, 10000), 1,
+                  "no mark before the final dot");
+    cr_assert_eq (s_wait_mails (1, 2000), 1, "the catcher did not store the mail");
+    s_notify_kill (notify, 0);
+    cr_assert_eq (s_count ("SELECT count(*) FROM mail_job WHERE state = 'queued' "
+                           "AND token IS NOT NULL",
+                           NULL),
+                  1, "the outcome was recorded before the server's answer");
+
+    //  A new process records it sent without sending it again, and drops
+    //  the token; the mailed link works, once.
+    s_notify_start (1);
+    cr_assert_eq (s_wait_count ("SELECT count(*) FROM mail_job WHERE state = 'sent' "
+                                "AND token IS NULL AND last_error LIKE '%counted as sent%'",
+                                NULL, 1, 10000),
+                  1, "the marked sign-in mail is not recorded sent");
+    char token[128];
+    s_signin_token (email, 1, 1, token, sizeof token);
+    cr_assert_eq (s_rows_holding (token), 0, "a row of PostgreSQL holds the token");
+    answer = s_session_open (token);
+    cr_assert_eq (answer->reply.status, PB_OK, "session: %s", pbtest_describe (answer));
+    pbtest_answer_free (&answer);
+    s_assert_refused (s_session_open (token), PB_E_NOT_FOUND, "used", "the link again");
+    cr_assert_eq (s_wait_mails (2, 4000), 1, "the catcher received a second copy");
+    cr_assert_eq (s_log_count ("DATA", 0, NULL), 1);
+}
