@@ -79,6 +79,8 @@ typedef struct {
     const char *bearer;       //  an API token
     const char *origin;       //  the Origin header
     const char *accept;       //  the Accept header
+    const char *header;       //  one more header line ("Name: value")
+    bool chunked;             //  send the body chunked, without Content-Length
     const char *source;       //  the local address to connect from (127.0.0.1 when NULL)
     int gateway;              //  which gateway (0 or 1)
 } request_t;
@@ -206,7 +208,9 @@ static http_t *s_request (request_t request)
     if (request.source)
         curl_easy_setopt (curl, CURLOPT_INTERFACE, request.source);
     const char *method = request.method ? request.method : "GET";
-    if (strcmp (method, "GET") != 0)
+    if (strcmp (method, "HEAD") == 0)
+        curl_easy_setopt (curl, CURLOPT_NOBODY, 1L);
+    else if (strcmp (method, "GET") != 0)
         curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
     struct curl_slist *headers = NULL;
     char line[8192];
@@ -235,6 +239,10 @@ static http_t *s_request (request_t request)
         snprintf (line, sizeof line, "Origin: %s", request.origin);
         headers = curl_slist_append (headers, line);
     }
+    if (request.header)
+        headers = curl_slist_append (headers, request.header);
+    if (request.chunked)
+        headers = curl_slist_append (headers, "Transfer-Encoding: chunked");
     if (request.accept) {
         snprintf (line, sizeof line, "Accept: %s", request.accept);
         headers = curl_slist_append (headers, line);
@@ -935,7 +943,22 @@ Test (gateway, search_hits_are_index_search_hits_with_votes_in_every_sort_and_ma
     cr_assert_str_neq (ids1, ids2);
     s_http_free (&page1);
     s_http_free (&page2);
-    http_t *http = s_get ("/api/search?q=diffusion&sort=popularity");
+    //  Stop words alone match nothing, and say so.
+    http_t *http = s_get_ok ("/api/search?q=the+of+and");
+    cr_assert_eq (json_integer_value (json_object_get (http->json, "total")), 0);
+    cr_assert (json_string_value (json_object_get (http->json, "note")), "no note: %s", http->body);
+    s_http_free (&http);
+    const char *pages[][2] = {{"/api/search?q=diffusion&per_page=51", "per_page"},
+                              {"/api/search?q=diffusion&page=21&per_page=50", "page"},
+                              {"/api/search?q=diffusion&page=0", "page"}};
+    for (int i = 0; i < 3; i++) {
+        http = s_get (pages[i][0]);
+        cr_assert (http->status == 400 || http->status == 422, "%s: %s", pages[i][0],
+                   s_describe (http));
+        s_assert_error (http, http->status, NULL, pages[i][1], pages[i][0]);
+        s_http_free (&http);
+    }
+    http = s_get ("/api/search?q=diffusion&sort=popularity");
     cr_assert (http->status == 400 || http->status == 422, "sort=popularity: %s",
                s_describe (http));
     s_assert_error (http, http->status, NULL, "sort", "sort=popularity");
@@ -1164,6 +1187,12 @@ Test (gateway, api_tokens_vote_by_bearer_and_cookie_votes_from_other_origins_are
     http = s_vote ("hep-th%2F9901001", true, REQUEST (.cookie = cookie), 200);
     cr_assert (json_is_false (json_object_get (http->json, "changed")));
     s_http_free (&http);
+    //  The old-style id with its slash as it is.
+    http = s_vote ("hep-th/9901001", false, REQUEST (.bearer = token), 200);
+    cr_assert_str_eq (json_string_value (json_object_get (http->json, "id")), id);
+    cr_assert_eq (json_integer_value (json_object_get (http->json, "upvotes")), before);
+    cr_assert (json_is_true (json_object_get (http->json, "changed")));
+    s_http_free (&http);
     http = s_vote (HOSTILE_ID, true, REQUEST (.bearer = "pbt_forged"), 401);
     s_http_free (&http);
 
@@ -1182,6 +1211,15 @@ Test (gateway, api_tokens_vote_by_bearer_and_cookie_votes_from_other_origins_are
                                .origin = EVIL_ORIGIN));
     s_assert_error (http, 403, "forbidden", NULL, "a cross-origin sign-out");
     s_http_free (&http);
+    char other_port[64];
+    snprintf (other_port, sizeof other_port, "http://127.0.0.1:%d", s_ports[1]);
+    const char *origins[] = {"null", other_port, "https://127.0.0.1",
+                             "http://127.0.0.1.evil.example"};
+    for (int i = 0; i < 4; i++) {
+        http = s_vote (HOSTILE_ID, true, REQUEST (.cookie = cookie, .origin = origins[i]), 403);
+        s_assert_error (http, 403, "forbidden", NULL, origins[i]);
+        s_http_free (&http);
+    }
     cr_assert_eq (s_upvotes (HOSTILE_ID, cookie, NULL), hostile_before);
     //  The gateway's own origin is fine; a bearer token is not a cookie.
     char origin[64];
@@ -1334,6 +1372,29 @@ Test (gateway, oversized_malformed_and_misdirected_requests_get_their_4xx)
     cr_assert (http->status == 400 || http->status == 422, "a bad address: %s", s_describe (http));
     s_assert_error (http, http->status, NULL, "email", "a bad address");
     s_http_free (&http);
+    //  The same body chunked, without a length to refuse it by.
+    big = malloc (size + 1);
+    memset (big, ' ', size);
+    memcpy (big, "{\"email\": \"big@example.org\"", 27);
+    big[size - 1] = '}';
+    big[size] = 0;
+    http =
+        s_request (REQUEST (.method = "POST", .path = "/api/signin", .body = big, .chunked = true));
+    free (big);
+    s_assert_error (http, 413, "too_large", NULL, "a 17 KiB chunked body");
+    s_http_free (&http);
+    //  JSON nested past any parser's depth.
+    char deep[8200];
+    memset (deep, '[', 8192);
+    deep[8192] = 0;
+    http = s_request (REQUEST (.method = "POST", .path = "/api/signin", .body = deep));
+    s_assert_error (http, 400, "malformed", NULL, "JSON nested 8192 deep");
+    s_http_free (&http);
+    //  A HEAD is a GET without the body.
+    http = s_request (REQUEST (.method = "HEAD", .path = "/api/papers?window=trending"));
+    cr_assert_eq (http->status, 200, "HEAD /api/papers: %s", s_describe (http));
+    cr_assert_eq (http->size, 0);
+    s_http_free (&http);
     //  A method the route does not serve.
     char allow[128];
     http = s_request (REQUEST (.method = "PUT", .path = "/api/search?q=x", .body = "{}"));
@@ -1346,6 +1407,20 @@ Test (gateway, oversized_malformed_and_misdirected_requests_get_their_4xx)
     cr_assert (s_header (http, "Allow", allow, sizeof allow), "405 without Allow");
     cr_assert (strstr (allow, "GET") && strstr (allow, "POST"), "Allow: %s", allow);
     s_http_free (&http);
+    http = s_get ("/api/papers/" HOSTILE_ID "/vote");
+    s_assert_error (http, 405, "method_not_allowed", NULL, "GET .../vote");
+    cr_assert (s_header (http, "Allow", allow, sizeof allow), "405 without Allow");
+    cr_assert (strstr (allow, "POST") && strstr (allow, "DELETE"), "Allow: %s", allow);
+    s_http_free (&http);
+    //  Broken escapes are the client's error, never the gateway's.
+    const char *broken[] = {"/api/papers/%zz", "/api/papers/2605.9990%00", "/api/search?q=%",
+                            "/api/search?q=a%2", "/api/papers?window=%00day"};
+    for (int i = 0; i < 5; i++) {
+        http = s_get (broken[i]);
+        cr_assert (http->status >= 400 && http->status < 500, "GET %s: %s, not a 4xx", broken[i],
+                   s_describe (http));
+        s_http_free (&http);
+    }
     //  Paths that lead nowhere, however they are spelt.
     const char *nowhere[] = {"/static/../../etc/passwd", "/static/..%2F..%2Fetc%2Fpasswd",
                              "/static/%2e%2e/%2e%2e/etc/passwd", "/../../etc/passwd",
@@ -1472,6 +1547,40 @@ Test (gateway, signin_subscribe_and_vote_beyond_their_limits_are_429_with_retry_
                             .body = "{\"email\": \"other@example.org\"}", .source = "127.0.0.4"));
     cr_assert_eq (http->status, 202, "another address after the limit: %s", s_describe (http));
     s_http_free (&http);
+    //  A client cannot pass for many by saying so (no proxy is trusted here).
+    for (int i = 0; i < 200; i++) {
+        char forwarded[64], body[128];
+        snprintf (forwarded, sizeof forwarded, "X-Forwarded-For: 10.1.%d.%d", i / 200, i % 200);
+        snprintf (body, sizeof body, "{\"email\": \"forwarded%d@example.org\"}", i);
+        http = s_request (REQUEST (.method = "POST", .path = "/api/signin", .body = body,
+                                   .header = forwarded, .source = "127.0.0.7"));
+        long status = http->status;
+        s_http_free (&http);
+        if (status == 429)
+            break;
+        cr_assert_eq (status, 202, "sign-in %d with X-Forwarded-For", i);
+        cr_assert_lt (i, signins + 1, "X-Forwarded-For passes the sign-in limit");
+    }
+    //  One e-mail address is limited whoever asks for it.
+    for (int i = 0;; i++) {
+        char source[32];
+        snprintf (source, sizeof source, "127.0.1.%d", i + 1);
+        http =
+            s_request (REQUEST (.method = "POST", .path = "/api/signin",
+                                .body = "{\"email\": \"popular@example.org\"}", .source = source));
+        if (http->status == 429) {
+            char retry[32];
+            s_assert_error (http, 429, "rate_limited", NULL, "one address signing in often");
+            cr_assert (s_header (http, "Retry-After", retry, sizeof retry),
+                       "429 for an e-mail address without Retry-After");
+            s_http_free (&http);
+            break;
+        }
+        cr_assert_eq (http->status, 202, "sign-in %d of one e-mail address: %s", i,
+                      s_describe (http));
+        s_http_free (&http);
+        cr_assert_lt (i, 20, "one e-mail address got 20 sign-in links in a row");
+    }
     int subscribes = s_until_limited (
         REQUEST (.method = "POST", .path = "/api/subscriptions", .source = "127.0.0.5"), "sub", 200,
         202);
@@ -1541,6 +1650,18 @@ Test (gateway, healthz_is_200_when_all_live_and_a_dead_bus_is_503_everywhere)
                            "live_workers")),
                        1, "/healthz: %s has no live worker: %s", services[i], http->body);
     s_http_free (&http);
+    //  Without notify, signing in is 503 naming it, and /healthz says so.
+    pbtest_service_stop ("notify", s_notify, SIGKILL, 5000, 0);
+    http = s_request (REQUEST (.method = "POST", .path = "/api/signin",
+                               .body = "{\"email\": \"nobody@example.org\"}"));
+    s_assert_error (http, 503, NULL, "notify", "signing in with notify down");
+    cr_assert_lt (http->seconds, GATEWAY_TIMEOUT / 1000.0 + 1.0, "signing in took %.2f s",
+                  http->seconds);
+    s_http_free (&http);
+    http = s_get ("/healthz");
+    cr_assert_eq (http->status, 503, "/healthz with notify down: %s", s_describe (http));
+    cr_assert (strstr (http->body, "notify"), "/healthz does not name notify: %s", http->body);
+    s_http_free (&http);
     kill (s_stack.bus, SIGKILL);
     pbtest_wait (s_stack.bus, 5000);
     s_stack.bus = 0;
@@ -1608,7 +1729,10 @@ Test (gateway, metrics_count_this_tests_requests_by_route_template_and_status)
         cr_assert_eq (http->status, 404);
         s_http_free (&http);
     }
-    http_t *http = s_get ("/metrics");
+    http_t *http = s_get ("/api/nothing-like-this-route");
+    cr_assert_eq (http->status, 404);
+    s_http_free (&http);
+    http = s_get ("/metrics");
     cr_assert_eq (http->status, 200, "%s", s_describe (http));
     char type[128];
     cr_assert (s_header (http, "Content-Type", type, sizeof type) &&
@@ -1631,6 +1755,8 @@ Test (gateway, metrics_count_this_tests_requests_by_route_template_and_status)
     //  Routes are templates, never raw paths.
     cr_assert_null (strstr (http->body, "2501.99998"), "a raw path is a label in /metrics");
     cr_assert_null (strstr (http->body, HOSTILE_ID), "a raw path is a label in /metrics");
+    cr_assert_null (strstr (http->body, "nothing-like-this-route"),
+                    "an unknown path is a label in /metrics");
     cr_assert (strstr (http->body, "# TYPE paperbus_http_requests_total counter"),
                "no TYPE line for paperbus_http_requests_total");
     s_http_free (&http);
@@ -1723,6 +1849,11 @@ Test (gateway, feeds_are_well_formed_atom_and_hostile_titles_stay_text)
     for (xmlNode *child = s_child (hostile, "title")->children; child; child = child->next)
         cr_assert_neq (child->type, XML_ELEMENT_NODE, "the title's markup became elements");
     s_xml_free (&search);
+    //  A query with markup, which the feed may echo, stays text too.
+    xmlDoc *echo = s_feed ("/feeds/search.atom?q=quokkas+-%22%3C%2Ftitle%3E%3Cscript%3E%26amp%22",
+                           HOSTILE_TITLE, &hostile, &entries);
+    cr_assert (hostile, "the feed of a query with markup lost its entry");
+    s_xml_free (&echo);
     //  Newest first.
     xmlDoc *dated = s_feed ("/feeds/search.atom?q=diffusion", NULL, NULL, &entries);
     cr_assert_geq (entries, 2);
