@@ -10,6 +10,7 @@
 #include "gateway.h"
 #include "metrics.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define SIMILAR_DEFAULT 10
@@ -17,6 +18,7 @@
 #define PER_PAGE        20
 #define PER_PAGE_MAX    50
 #define PAPER_ID_MAX    128
+#define EXCERPT_BYTES   300 //  of an abstract, on a list's card
 
 /* ==== Building blocks ==== */
 
@@ -62,6 +64,40 @@ static void s_set_day (json_t *hit, json_t *paper)
         json_object_set_new (hit, "published", json_stringn (day, strnlen (day, 10)));
 }
 
+//  The start of ABSTRACT for a card in a list: about EXCERPT_BYTES, cut
+//  after a word, HTML-escaped like the index's search snippets (which
+//  take this field's place in search results).
+static json_t *s_excerpt (const char *abstract)
+{
+    size_t length = strlen (abstract), cut = length;
+    if (length > EXCERPT_BYTES) {
+        cut = EXCERPT_BYTES;
+        while (cut > EXCERPT_BYTES / 2 && abstract[cut] != ' ')
+            cut--;
+        //  Never in the middle of a UTF-8 sequence.
+        while (cut > 0 && ((unsigned char)abstract[cut] & 0xC0) == 0x80)
+            cut--;
+    }
+    char *escaped = malloc (cut * 6 + 4), *out = escaped;
+    for (size_t i = 0; i < cut; i++) {
+        const char *entity = abstract[i] == '<'   ? "&lt;"
+                             : abstract[i] == '>' ? "&gt;"
+                             : abstract[i] == '&' ? "&amp;"
+                             : abstract[i] == '"' ? "&quot;"
+                                                  : NULL;
+        if (entity)
+            out = stpcpy (out, entity);
+        else
+            *out++ = abstract[i];
+    }
+    if (cut < length)
+        out = stpcpy (out, "\u2026");
+    *out = '\0';
+    json_t *excerpt = json_string (escaped);
+    free (escaped);
+    return excerpt;
+}
+
 //  A hit for a ranked paper (id, upvotes, score) and what the index has of
 //  it (NULL when it has nothing).
 static json_t *s_ranked_hit (json_t *ranked, json_t *paper)
@@ -73,6 +109,9 @@ static json_t *s_ranked_hit (json_t *ranked, json_t *paper)
         json_object_set (hit, "authors", json_object_get (paper, "authors"));
         json_object_set (hit, "categories", json_object_get (paper, "categories"));
         s_set_day (hit, paper);
+        const char *abstract = json_string_value (json_object_get (paper, "abstract"));
+        if (abstract && *abstract)
+            json_object_set_new (hit, "snippet", s_excerpt (abstract));
     }
     json_object_set (hit, "score", json_object_get (ranked, "score"));
     json_object_set (hit, "upvotes", json_object_get (ranked, "upvotes"));
