@@ -22,7 +22,25 @@ for package in $wanted; do
     esac
 done
 
+# The browser test drives Chromium from Node.js (playwright-core, from the npm
+# registry). Node.js may come from elsewhere than Debian (nodesource); only
+# when there is none at all are Debian's nodejs and npm installed.
+browser_test=false
+case " $roles " in *" test "*) browser_test=true ;; esac
+if $browser_test && ! command -v node >/dev/null; then
+    missing="$missing nodejs npm"
+fi
+
+# Installs tests/browser's pinned npm packages when they are missing.
+npm_packages() {
+    $browser_test || return 0
+    [ -d "$here/../tests/browser/node_modules/playwright-core" ] && return 0
+    echo "installing tests/browser's npm packages (playwright-core)"
+    (cd "$here/../tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ -z "$missing" ]; then
+    npm_packages
     exit 0
 fi
 
@@ -37,3 +55,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 # shellcheck disable=SC2086 # the list is meant to split into words
 apt-get install -y -q --no-install-recommends $missing
+npm_packages

@@ -53,6 +53,12 @@ for script in "$root"/tests/interop/test_*.sh; do
         failed=1
     fi
 done
+# The web page in headless Chromium, against a whole stack of its own.
+echo "== browser"
+if ! "$root/tests/browser/run.sh"; then
+    echo "[FAIL] browser"
+    failed=1
+fi
 # Restarts PostgreSQL under everyone's feet, so it runs alone and last.
 run_suite restart --jobs 1
 
