@@ -63,6 +63,13 @@ async function screenshot(name, target = page, fullPage = true) {
 function newPage(ctx) {
   return ctx.newPage().then((p) => {
     p.on('pageerror', (error) => pageErrors.push(`${p.url()}: ${error.message}`));
+    // Failed loads are the API's answers (401 signed out, 404 ...); anything
+    // else logged as an error (a refused inline style, say) is a fault.
+    p.on('console', (message) => {
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+        pageErrors.push(`${p.url()}: console: ${message.text()}`);
+      }
+    });
     return p;
   });
 }
@@ -525,6 +532,20 @@ test('signing out', async () => {
   await page.locator('.cards button.upvote').first().click();
   await page.locator('#signin-dialog').waitFor({ state: 'visible', timeout: WAIT_MS });
   await screenshot('signed-out', page, false);
+});
+
+test('the daily tab without a date shows today, even when empty', async () => {
+  await page.goto(BASE + '/?window=day');
+  const today = new Date().toISOString().slice(0, 10);
+  await eventually(async () => assert.match(await h1(), /^Daily papers: \w+day, \d+ \w+ \d{4}$/));
+  assert.equal(await page.locator('#date-input').inputValue(), today);
+  const { body } = await apiGet('/api/papers?window=day');
+  if (body.papers.length === 0) {
+    assert.match(await page.locator('.list-results').textContent(), /No papers were listed on this day/);
+  } else {
+    assert.deepEqual((await cards()).map((card) => card.id), body.papers.map((paper) => paper.id));
+  }
+  await screenshot('daily-today');
 });
 
 test('no script errors on any page', () => {

@@ -114,7 +114,16 @@ document.addEventListener('click', (event) => {
   if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey ||
     event.shiftKey || event.altKey) return;
   const link = event.target.closest('a[href]');
-  if (!link || link.target || link.hasAttribute('download') || link.getAttribute('href').startsWith('#')) return;
+  if (!link || link.target || link.hasAttribute('download')) return;
+  if (link.getAttribute('href').startsWith('#')) {
+    // In-page links (the skip link) move the focus too, not only the view.
+    const target = document.getElementById(link.getAttribute('href').slice(1));
+    if (target) {
+      event.preventDefault();
+      target.focus();
+    }
+    return;
+  }
   const url = new URL(link.href);
   if (!isRouted(url)) return;
   event.preventDefault();
@@ -366,6 +375,8 @@ async function listView(params, navigation, focus) {
     return;
   }
   if (!current(navigation)) return;
+  // The day asked about: the answer's, else the one asked for, else its first day.
+  if (window !== 'trending' && !isDay(data.date)) data.date = date || data.first_day || todayUtc();
   if (window !== 'trending' && isDay(data.date)) state.listDate = data.date;
   for (const tab of shell.querySelectorAll('[role=tab]')) {
     tab.setAttribute('href', listUrl(tab.dataset.window, state.listDate));
@@ -381,7 +392,7 @@ async function listView(params, navigation, focus) {
     results.replaceChildren(h('p', { class: 'empty' },
       window === 'trending'
         ? 'Nothing is trending yet: upvote papers to start the list.'
-        : `No papers were listed in this ${WINDOWS.find((w) => w.name === window).unit}. Try an earlier date, or the Trending tab.`));
+        : `No papers were listed ${window === 'day' ? 'on this day' : `in this ${window}`}. Try an earlier date, or the Trending tab.`));
   } else {
     results.replaceChildren(
       h('p', { class: 'muted count' }, `${total} paper${total === 1 ? '' : 's'}`),
@@ -585,6 +596,7 @@ function setUser(user) {
   const email = document.getElementById('account-email');
   email.hidden = !signedIn;
   email.textContent = signedIn ? user.email : '';
+  email.title = signedIn ? `Signed in as ${user.email}` : '';
   document.body.classList.toggle('signed-in', signedIn);
 }
 
