@@ -363,9 +363,9 @@ Test (openapi, api_errors_have_the_error_shape_and_limited_routes_a_retry_after)
         }
     }
     cr_assert_gt (errors_checked, 100);
-    cr_assert_eq (limited, 4,
-                  "%zu operations are rate-limited, not 4 (signin, subscribe, "
-                  "vote, unvote)",
+    cr_assert_eq (limited, 5,
+                  "%zu operations are rate-limited, not 5 (signin: POST /api/signin and "
+                  "/api/session; subscribe; vote: POST and DELETE)",
                   limited);
     json_decref (document);
 }
