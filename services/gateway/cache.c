@@ -8,6 +8,7 @@
 
 typedef struct {
     int64_t expires_ms;
+    bool refreshing; //  a request is building its successor
     size_t size;
     char body[];
 } entry_t;
@@ -52,7 +53,15 @@ char *gw_cache_get (gw_cache_t *self, const char *key, size_t *size)
     char *copy = NULL;
     pthread_mutex_lock (&self->lock);
     entry_t *entry = zhashx_lookup (self->entries, key);
-    if (entry && entry->expires_ms > zclock_mono ()) {
+    int64_t now = zclock_mono ();
+    //  Past its time, the first reader rebuilds it while the others keep
+    //  getting it for up to one more TTL: a burst does not all wait on
+    //  the services at once when a popular answer expires.
+    bool usable = entry && (entry->expires_ms > now ||
+                            (entry->expires_ms + self->ttl_ms > now && entry->refreshing));
+    if (entry && !usable && entry->expires_ms + self->ttl_ms > now)
+        entry->refreshing = true;
+    if (usable) {
         copy = malloc (entry->size + 1);
         memcpy (copy, entry->body, entry->size + 1);
         *size = entry->size;
@@ -83,6 +92,7 @@ void gw_cache_put (gw_cache_t *self, const char *key, const char *body, size_t s
     memcpy (entry->body, body, size);
     entry->body[size] = '\0';
     entry->size = size;
+    entry->refreshing = false;
     int64_t now = zclock_mono ();
     entry->expires_ms = now + self->ttl_ms;
     pthread_mutex_lock (&self->lock);

@@ -18,7 +18,9 @@ gw_cache_t *gw_cache_new (int ttl_ms);
 void gw_cache_destroy (gw_cache_t **self_p);
 
 //  A copy of the body stored under KEY while it is fresh (the caller frees
-//  it), or NULL.
+//  it), or NULL: then the caller builds it and puts it. For one TTL after
+//  a body expires, only the first caller gets NULL; the others get the
+//  old body while that one builds the new.
 char *gw_cache_get (gw_cache_t *self, const char *key, size_t *size);
 
 //  Stores a copy of BODY under KEY.

@@ -113,8 +113,20 @@ Test (gateway_cache, bodies_come_back_whole_until_they_expire)
     cr_assert_str_eq (body, "{\"x\":1}");
     free (body);
     cr_assert_null (gw_cache_get (cache, "b", &size));
-    usleep (120000);
-    cr_assert_null (gw_cache_get (cache, "a", &size), "an expired body was served");
+    usleep (100000);
+    //  Expired: the first reader rebuilds, the next gets the old body meanwhile.
+    cr_assert_null (gw_cache_get (cache, "a", &size), "an expired body was served to the first");
+    body = gw_cache_get (cache, "a", &size);
+    cr_assert_not_null (body, "the others waited for the rebuild");
+    free (body);
+    gw_cache_put (cache, "a", "{\"x\":2}", 7);
+    body = gw_cache_get (cache, "a", &size);
+    cr_assert_str_eq (body, "{\"x\":2}");
+    free (body);
+    //  Long past its time (two TTLs), nobody gets it.
+    usleep (170000);
+    cr_assert_null (gw_cache_get (cache, "a", &size), "a long-expired body was served");
+    cr_assert_null (gw_cache_get (cache, "a", &size), "a long-expired body was served");
     gw_cache_destroy (&cache);
 
     gw_cache_t *off = gw_cache_new (0);
