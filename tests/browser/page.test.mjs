@@ -7,7 +7,8 @@
 //
 // Environment: PAPERBUS_BASE_URL (the gateway, e.g. http://127.0.0.1:8080),
 // PAPERBUS_MAIL_DIR (the mail catcher's directory), PAPERBUS_SCREENSHOTS,
-// PAPERBUS_ROOT (the repository), PAPERBUS_CHROMIUM (/usr/bin/chromium).
+// PAPERBUS_ROOT (the repository), PAPERBUS_BIN_DIR (paperctl, with the
+// stack's PAPERBUS_BUS_* settings), PAPERBUS_CHROMIUM (/usr/bin/chromium).
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,7 @@ const BASE = required('PAPERBUS_BASE_URL').replace(/\/$/, '');
 const MAIL_DIR = required('PAPERBUS_MAIL_DIR');
 const SHOTS = required('PAPERBUS_SCREENSHOTS');
 const ROOT = required('PAPERBUS_ROOT');
+const BIN_DIR = required('PAPERBUS_BIN_DIR');
 const CHROMIUM = process.env.PAPERBUS_CHROMIUM || '/usr/bin/chromium';
 const WAIT_MS = 15000;
 
@@ -87,6 +89,7 @@ async function cards(where = page, scope = '') {
       upvotes: Number(vote?.querySelector('.upvote-count')?.textContent),
       pressed: vote?.getAttribute('aria-pressed'),
       marks: [...item.querySelectorAll('.snippet mark')].map((mark) => mark.textContent),
+      excerpt: item.querySelector('.snippet')?.textContent,
       dates: [...item.querySelectorAll('time')].map((time) => time.getAttribute('datetime')),
     };
   }));
@@ -94,6 +97,11 @@ async function cards(where = page, scope = '') {
 
 async function h1(where = page) {
   return (await where.locator('main h1').first().textContent()).trim();
+}
+
+function unescapeHtml(text) {
+  return text.replace(/<\/?mark>/g, '').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'").replace(/&amp;/g, '&');
 }
 
 // Mails in the catcher's directory, through tests/support/mailbox.py.
@@ -166,6 +174,10 @@ test('the home page lists the trending papers', async () => {
   assert.match(list[0].id, /^2410\.\d+$/);
   assert.equal(list[0].title, body.papers[0].title);
   assert.equal(list[0].href, `/papers/${body.papers[0].id}`);
+  // Excerpts are the API's snippets, as text (entities read, never markup).
+  const excerpts = body.papers.map((paper) => (paper.snippet ? unescapeHtml(paper.snippet) : undefined));
+  assert.ok(excerpts.some((excerpt) => excerpt && excerpt.length > 50), 'the API gave no excerpts');
+  assert.deepEqual(list.map((card) => card.excerpt), excerpts);
   assert.ok(list.every((card) => card.pressed === 'false'), 'nobody is signed in, yet a paper shows as voted');
   assert.equal(await page.locator('#signin-button').isVisible(), true);
   assert.equal(await page.locator('#alert').isVisible(), false);
@@ -244,6 +256,7 @@ test('searching shows highlighted results, sorted as asked', async () => {
   const results = await cards();
   const { body } = await apiGet('/api/search?q=speculative%20decoding');
   assert.deepEqual(results.map((card) => card.id), body.hits.map((hit) => hit.id));
+  assert.deepEqual(results.map((card) => card.excerpt), body.hits.map((hit) => unescapeHtml(hit.snippet)));
   const marks = results.flatMap((card) => card.marks);
   assert.ok(marks.length > 0, 'no highlighted words');
   for (const mark of marks) assert.match(mark, /specul|decod/i);
@@ -396,7 +409,7 @@ test('an upvote counts, stays after a reload, and can be withdrawn', async () =>
   await screenshot('unvoted');
 });
 
-test('subscribing asks to confirm; the mailed link confirms', async () => {
+test('subscribing asks to confirm; the mailed links confirm, then unsubscribe', async () => {
   await page.goto(BASE + '/');
   await cards();
   const form = page.locator('#subscribe-form');
@@ -423,6 +436,18 @@ test('subscribing asks to confirm; the mailed link confirms', async () => {
   await eventually(async () => assert.match(await page.locator('#notice').textContent(), /not valid/));
   assert.doesNotMatch(await page.locator('#notice').textContent(), /confirmed/);
   await screenshot('subscription-invalid');
+
+  // The first digest, and its one-click link out of it.
+  execFileSync(path.join(BIN_DIR, 'paperctl'), ['digests', 'run', '--now'], { encoding: 'utf8' });
+  const leave = await mailedLink(SUBSCRIBER, /\/api\/unsubscribe\?token=/);
+  assert.ok(leave.startsWith(BASE + '/'), `the link ${leave} is not on ${BASE}`);
+  await page.goto(leave);
+  await eventually(async () => assert.match(await page.locator('#notice').textContent(), /You are unsubscribed/));
+  assert.equal(new URL(page.url()).search, '', 'the message stays in the address bar');
+  await screenshot('unsubscribed');
+  await page.goto(`${BASE}/api/unsubscribe?token=not-a-token`);
+  await eventually(async () => assert.match(await page.locator('#notice').textContent(), /not valid/));
+  assert.doesNotMatch(await page.locator('#notice').textContent(), /You are unsubscribed/);
 
   // An address the API refuses: its message by the form.
   await form.locator('#subscribe-email').fill('nobody@localhost');

@@ -242,7 +242,9 @@ async function onVote(event) {
   }
 }
 
-function paperCard(paper, { snippet = false } = {}) {
+// A paper in a list: its excerpt is the index's snippet (HTML-escaped text,
+// with the matched words in <mark> in search results).
+function paperCard(paper) {
   const title = paper.title || paper.id;
   const headingId = 'card-' + String(paper.id).replace(/[^A-Za-z0-9_-]/g, '_');
   return h('li', { class: 'card' },
@@ -253,7 +255,7 @@ function paperCard(paper, { snippet = false } = {}) {
           h('a', { href: paperUrl(paper.id) }, title),
           paper.pinned ? h('span', { class: 'badge' }, 'exact match') : null),
         authorLine(paper.authors),
-        snippet && paper.snippet ? h('p', { class: 'snippet' }, snippetNodes(paper.snippet)) : null,
+        typeof paper.snippet === 'string' && paper.snippet ? h('p', { class: 'snippet' }, snippetNodes(paper.snippet)) : null,
         h('div', { class: 'card-meta' },
           chips(paper.categories),
           h('span', { class: 'muted meta-line' },
@@ -261,8 +263,8 @@ function paperCard(paper, { snippet = false } = {}) {
             paper.published ? [' · ', timeElement(paper.published)] : null)))));
 }
 
-function cardList(papers, options) {
-  return h('ol', { class: 'cards' }, papers.map((paper) => paperCard(paper, options)));
+function cardList(papers) {
+  return h('ol', { class: 'cards' }, papers.map((paper) => paperCard(paper)));
 }
 
 function pagination(page, total, perPage, urlOf) {
@@ -414,8 +416,10 @@ function subscriptionMessages(params) {
     showNotice('This confirmation link is not valid. Subscribe again below to get a new one.', 'error');
   } else if (subscription === 'expired') {
     showNotice('This confirmation link has expired. Subscribe again below to get a new one.', 'error');
-  } else if (unsubscribed) {
+  } else if (unsubscribed === '1') {
     showNotice('You are unsubscribed: your address and its history are deleted.');
+  } else if (unsubscribed) {
+    showNotice('This unsubscribe link is not valid. The links of older digests stop working once you have left.', 'error');
   }
   // Shown once: a reload or a shared address does not repeat it.
   params.delete('subscription');
@@ -460,7 +464,7 @@ async function searchView(params, navigation) {
   results.replaceChildren(
     h('p', { class: 'muted count', id: 'result-count' }, count),
     typeof data.note === 'string' && data.note ? h('p', { class: 'note' }, data.note) : null,
-    hits.length ? cardList(hits, { snippet: true }) : h('p', { class: 'empty' }, 'No papers match this search.'),
+    hits.length ? cardList(hits) : h('p', { class: 'empty' }, 'No papers match this search.'),
     pagination(page, total, Number(data.per_page) || PER_PAGE, (p) => searchUrl(q, sort, p)));
   announce(`${count} for ${q}.`);
 }
