@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEARTBEAT_MS    200  //  the bus's heartbeat: a killed worker is gone after 600 ms
@@ -731,6 +732,50 @@ Test (gateway, lists_are_pages_of_hits_that_do_not_overlap_and_dates_move_the_wi
         s_http_free (&http);
     }
     cr_assert_str_neq (day_ids[0], day_ids[1], "two days list the same papers");
+    //  The page is rank.top's: the same papers, order, upvotes and scores.
+    http_t *http = s_get_ok ("/api/papers?window=week&date=" DAY_2 "&per_page=10&page=2");
+    msgpack_packer packer = pbtest_packer (&s_body);
+    pb_top_request_t top = {0};
+    top.window = pb_str ("week");
+    top.date = pb_str (DAY_2);
+    pb_set_present (&top, PB_top_request_date);
+    top.offset = 10;
+    pb_set_present (&top, PB_top_request_offset);
+    top.limit = 10;
+    pb_set_present (&top, PB_top_request_limit);
+    pb_encode (&pb_top_request_schema, &top, &packer);
+    pbtest_answer_t *answer = pbtest_call (s_stack.client, "rank.top", s_body.data, s_body.size);
+    cr_assert_eq (answer->reply.status, PB_OK, "rank.top: %s", pbtest_describe (answer));
+    json_t *papers = json_object_get (http->json, "papers");
+    cr_assert_eq (json_array_size (papers), answer->top.papers.count);
+    cr_assert_eq (json_integer_value (json_object_get (http->json, "total")), answer->top.total);
+    for (uint32_t i = 0; i < answer->top.papers.count; i++) {
+        const pb_ranked_paper_t *ranked = (const pb_ranked_paper_t *)answer->top.papers.items + i;
+        json_t *hit = json_array_get (papers, i);
+        char id[160];
+        cr_assert_str_eq (json_string_value (json_object_get (hit, "id")),
+                          pbtest_text (ranked->id, id, sizeof id), "paper %u of the page", i);
+        cr_assert_eq (json_integer_value (json_object_get (hit, "upvotes")), ranked->upvotes);
+        double score = json_number_value (json_object_get (hit, "score"));
+        cr_assert (score > ranked->score - 1e-6 && score < ranked->score + 1e-6,
+                   "%s: score %g, rank says %g", id, score, ranked->score);
+    }
+    pbtest_answer_free (&answer);
+    s_http_free (&http);
+    //  Defaults: trending, page 1 of 20; the day list is today's (UTC).
+    http = s_get_ok ("/api/papers");
+    cr_assert_str_eq (json_string_value (json_object_get (http->json, "window")), "trending");
+    cr_assert_eq (json_integer_value (json_object_get (http->json, "page")), 1);
+    cr_assert_eq (json_integer_value (json_object_get (http->json, "per_page")), 20);
+    cr_assert_null (json_object_get (http->json, "date"));
+    s_http_free (&http);
+    char today[16];
+    time_t now = time (NULL);
+    strftime (today, sizeof today, "%Y-%m-%d", gmtime (&now));
+    http = s_get_ok ("/api/papers?window=day");
+    cr_assert_str_eq (json_string_value (json_object_get (http->json, "first_day")), today);
+    cr_assert_str_eq (json_string_value (json_object_get (http->json, "last_day")), today);
+    s_http_free (&http);
 }
 
 Test (gateway, bad_list_parameters_are_json_errors_naming_the_parameter)
@@ -738,12 +783,14 @@ Test (gateway, bad_list_parameters_are_json_errors_naming_the_parameter)
     s_start ();
     struct {
         const char *query, *parameter;
-    } bad[] = {{"window=fortnight", "window"},         {"window=day&date=2026-13-01", "date"},
-               {"window=day&date=yesterday", "date"},  {"window=day&date=2026-02-30", "date"},
-               {"window=day&page=0", "page"},          {"window=day&page=-1", "page"},
-               {"window=day&page=abc", "page"},        {"window=day&per_page=51", "per_page"},
-               {"window=day&per_page=0", "per_page"},  {"window=day&page=21&per_page=50", "page"},
-               {"window=trending&date=" DAY_1, "date"}};
+    } bad[] = {
+        {"window=fortnight", "window"},          {"window=day&date=2026-13-01", "date"},
+        {"window=day&date=yesterday", "date"},   {"window=day&date=2026-02-30", "date"},
+        {"window=day&page=0", "page"},           {"window=day&page=-1", "page"},
+        {"window=day&page=abc", "page"},         {"window=day&per_page=51", "per_page"},
+        {"window=day&per_page=0", "per_page"},   {"window=day&page=21&per_page=50", "page"},
+        {"window=trending&date=" DAY_1, "date"}, {"window=day&page=99999999999999999999", "page"},
+        {"window=day&per_page=5.5", "per_page"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char path[256];
         snprintf (path, sizeof path, "/api/papers?%s", bad[i].query);
@@ -1082,6 +1129,13 @@ Test (gateway, votes_need_a_session_from_the_mailed_link_and_count_once)
     cr_assert (json_is_true (json_object_get (hit, "voted")));
     s_http_free (&http);
 
+    http = s_request (REQUEST (.path = "/api/search?q=quokkas", .cookie = cookie));
+    hit = s_find (http->json, "hits", id);
+    cr_assert (hit, "the search for quokkas lacks %s: %s", id, s_describe (http));
+    cr_assert (json_is_true (json_object_get (hit, "voted")),
+               "search says the reader did not vote");
+    cr_assert_eq (json_integer_value (json_object_get (hit, "upvotes")), before + 1);
+    s_http_free (&http);
     http = s_vote (id, true, REQUEST (.cookie = cookie), 200);
     cr_assert_eq (json_integer_value (json_object_get (http->json, "upvotes")), before + 1);
     cr_assert (json_is_false (json_object_get (http->json, "changed")), "a second vote counted");
@@ -1271,6 +1325,23 @@ Test (gateway, subscribing_mails_a_link_that_confirms_and_one_click_unsubscribes
     cr_assert_eq (http->status, 202, "%s", s_describe (http));
     s_http_free (&http);
 
+    //  Each field is checked, and a refused request mails nothing.
+    const char *bad[][2] = {
+        {"{\"email\": \"a@example.org\", \"hour\": 24}", "hour"},
+        {"{\"email\": \"a@example.org\", \"cadence\": \"hourly\"}", "cadence"},
+        {"{\"email\": \"a@example.org\", \"time_zone\": \"Mars/Olympus_Mons\"}", "time_zone"},
+        {"{\"email\": \"a@example.org\", \"trending\": 51}", "trending"},
+        {"{\"email\": \"a@example.org\", \"colour\": \"blue\"}", "colour"},
+        {"{\"email\": \"a@example.org\\r\\nBcc: x@evil.example\"}", "email"},
+        {"{\"query\": \"diffusion\"}", "email"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        http =
+            s_request (REQUEST (.method = "POST", .path = "/api/subscriptions", .body = bad[i][0]));
+        cr_assert (http->status == 400 || http->status == 422, "%s: %s", bad[i][0],
+                   s_describe (http));
+        s_assert_error (http, http->status, NULL, bad[i][1], bad[i][0]);
+        s_http_free (&http);
+    }
     char json_token[256], browser_token[256], path[512];
     s_mailed_token ("json@example.org", "/api/subscriptions/confirm?token=", json_token,
                     sizeof json_token);
@@ -1309,6 +1380,12 @@ Test (gateway, subscribing_mails_a_link_that_confirms_and_one_click_unsubscribes
     PGresult *result = pb_db_query (s_stack.db, "SELECT count(*) FROM subscription", &none);
     cr_assert (result, "%s", pb_db_error (s_stack.db));
     cr_assert_str_eq (PQgetvalue (result, 0, 0), "2", "two subscriptions are confirmed");
+    PQclear (result);
+    result = pb_db_query (s_stack.db,
+                          "SELECT count(*) FROM subscription_request WHERE email = 'a@example.org'",
+                          &none);
+    cr_assert (result, "%s", pb_db_error (s_stack.db));
+    cr_assert_str_eq (PQgetvalue (result, 0, 0), "0", "a refused request was stored");
     PQclear (result);
 
     //  The digests carry RFC 8058 headers; a POST to the link unsubscribes.
@@ -1414,6 +1491,17 @@ Test (gateway, oversized_malformed_and_misdirected_requests_get_their_4xx)
     cr_assert (http->status == 400 || http->status == 422, "a bad address: %s", s_describe (http));
     s_assert_error (http, http->status, NULL, "email", "a bad address");
     s_http_free (&http);
+    //  Media types take parameters and any case.
+    const char *json_types[] = {"application/json; charset=utf-8", "Application/JSON",
+                                "application/json;charset=UTF-8"};
+    for (int i = 0; i < 3; i++) {
+        char body[128];
+        snprintf (body, sizeof body, "{\"email\": \"typed%d@example.org\"}", i);
+        http = s_request (REQUEST (.method = "POST", .path = "/api/signin", .body = body,
+                                   .content_type = json_types[i]));
+        cr_assert_eq (http->status, 202, "Content-Type %s: %s", json_types[i], s_describe (http));
+        s_http_free (&http);
+    }
     //  The same body chunked, without a length to refuse it by.
     big = malloc (size + 1);
     memset (big, ' ', size);
@@ -1865,6 +1953,16 @@ static xmlDoc *s_feed (const char *path, const char *title, xmlNode **found, siz
         for (int i = 0; i < 4; i++)
             cr_assert (s_child (entry, parts[i]), "%s: entry %zu has no %s", path, *entries,
                        parts[i]);
+        xmlChar *updated = xmlNodeGetContent (s_child (entry, "updated"));
+        int year, month, day, hour, minute, second;
+        char zone = 0;
+        cr_assert (updated &&
+                       sscanf ((const char *)updated, "%4d-%2d-%2dT%2d:%2d:%2d%c", &year, &month,
+                               &day, &hour, &minute, &second, &zone) == 7 &&
+                       strchr ("Z+-.", zone),
+                   "%s: entry %zu's updated is not RFC 3339: %s", path, *entries,
+                   updated ? (const char *)updated : "");
+        xmlFree (updated);
         xmlChar *href = xmlGetProp (s_child (entry, "link"), (const xmlChar *)"href");
         cr_assert (href && strncmp ((const char *)href, "http", 4) == 0,
                    "%s: entry %zu's link has no href", path, *entries);
