@@ -105,6 +105,7 @@ static void s_catcher_stop (void);
 static void s_http_free (http_t **http_p);
 static void s_json_free (json_t **json_p);
 static void s_xml_free (xmlDoc **doc_p);
+static double s_metric (const char *text, const char *metric, const char *const *labels);
 
 static void s_setup (void)
 {
@@ -381,15 +382,16 @@ static void s_catcher_stop (void)
     s_catcher = 0;
 }
 
-//  Starts gateway WHICH on its port and waits until it answers /healthz.
-static void s_gateway_start (int which)
+//  Starts gateway WHICH on its port, with SETTING ("NAME=value", NULL
+//  for none) besides the environment, and waits until it answers /healthz.
+static void s_gateway_start (int which, const char *setting)
 {
     char *program = pbtest_program ("gateway");
     char port[64], output[256];
     snprintf (port, sizeof port, "PAPERBUS_HTTP_PORT=%d", s_ports[which]);
     snprintf (output, sizeof output, "%s/gateway-%d.out", s_dir, which);
     char *argv[] = {program, NULL};
-    char *environment[] = {port, "PAPERBUS_HTTP_ADDRESS=127.0.0.1", NULL};
+    char *environment[] = {port, "PAPERBUS_HTTP_ADDRESS=127.0.0.1", (char *)setting, NULL};
     s_gateways[which] = pbtest_spawn (argv, environment, output);
     free (program);
     int64_t started = zclock_mono ();
@@ -464,7 +466,7 @@ static void s_start (void)
         cr_assert_lt (zclock_mono () - started, 10000, "the index does not hold the papers");
         zclock_sleep (POLL_MS);
     }
-    s_gateway_start (0);
+    s_gateway_start (0, NULL);
     started = zclock_mono ();
     while (true) {
         http_t *http = s_get ("/api/papers?window=trending");
@@ -1203,6 +1205,20 @@ Test (gateway, the_session_cookie_is_httponly_lax_and_signing_out_closes_it)
     http = s_request (REQUEST (.path = "/api/session", .cookie = cookie));
     s_assert_error (http, 401, "unauthorized", NULL, "a closed session");
     s_http_free (&http);
+    //  Behind https, the cookie is Secure.
+    s_gateway_start (1, "PAPERBUS_PUBLIC_URL=https://papers.example.org");
+    http = s_request (REQUEST (.method = "POST", .path = "/api/signin",
+                               .body = "{\"email\": \"secure@example.org\"}"));
+    cr_assert_eq (http->status, 202, "%s", s_describe (http));
+    s_http_free (&http);
+    s_mailed_token ("secure@example.org", "/signin?token=", token, sizeof token);
+    snprintf (body, sizeof body, "{\"token\": \"%s\"}", token);
+    http =
+        s_request (REQUEST (.method = "POST", .path = "/api/session", .body = body, .gateway = 1));
+    cr_assert_eq (http->status, 200, "POST /api/session (https): %s", s_describe (http));
+    cr_assert (s_header (http, "Set-Cookie", set_cookie, sizeof set_cookie));
+    cr_assert (strcasestr (set_cookie, "Secure"), "no Secure behind https: %s", set_cookie);
+    s_http_free (&http);
 }
 
 Test (gateway, api_tokens_vote_by_bearer_and_cookie_votes_from_other_origins_are_403)
@@ -1755,6 +1771,11 @@ Test (gateway, a_killed_index_makes_search_503_within_the_timeout_and_a_restart_
         if (attempt == 0)
             pbtest_wait_for_workers ("index", 0);
     }
+    http = s_get ("/metrics");
+    const char *index_label[] = {"service=\"index\"", NULL};
+    cr_assert_geq (s_metric (http->body, "paperbus_bus_timeouts_total", index_label), 1,
+                   "no bus timeout counted for index");
+    s_http_free (&http);
     http = s_get ("/healthz");
     cr_assert_eq (http->status, 503, "/healthz with index down: %s", s_describe (http));
     cr_assert_str_eq (json_string_value (json_object_get (http->json, "status")), "unavailable");
@@ -1811,6 +1832,20 @@ Test (gateway, healthz_is_200_when_all_live_and_a_dead_bus_is_503_everywhere)
                   http->seconds);
     cr_assert_str_eq (json_string_value (json_object_get (http->json, "status")), "unavailable");
     s_http_free (&http);
+    //  A bus back on its endpoints: the gateway finds it again by itself.
+    s_stack.bus = pbtest_bus_start ();
+    pbtest_wait_for_workers ("index", 1);
+    int64_t started = zclock_mono ();
+    while (true) {
+        http = s_get ("/api/search?q=bus+back");
+        long status = http->status;
+        s_http_free (&http);
+        if (status == 200)
+            break;
+        cr_assert_lt (zclock_mono () - started, 10000, "search is %ld 10 s after the bus came back",
+                      status);
+        zclock_sleep (100);
+    }
 }
 
 /* ==== Metrics ==== */
@@ -1823,6 +1858,8 @@ static double s_metric (const char *text, const char *metric, const char *const 
     for (const char *line = text; line && *line;) {
         const char *end = strchr (line, '\n');
         size_t span = end ? (size_t)(end - line) : strlen (line);
+        if (strncmp (line, metric, length) == 0 && line[length] == ' ' && !labels[0])
+            return strtod (line + length + 1, NULL);
         if (strncmp (line, metric, length) == 0 && line[length] == '{') {
             char copy[1024];
             snprintf (copy, sizeof copy, "%.*s", (int)span, line);
@@ -1849,6 +1886,7 @@ Test (gateway, metrics_count_this_tests_requests_by_route_template_and_status)
     const char *paper_missing[] = {"route=\"/api/papers/{id}\"", "status=\"404\"", NULL};
     double ok_before = s_metric (before->body, "paperbus_http_requests_total", paper_ok);
     double missing_before = s_metric (before->body, "paperbus_http_requests_total", paper_missing);
+    char *before_text = strdup (before->body);
     s_http_free (&before);
     for (int i = 0; i < 3; i++) {
         http_t *http = s_get_ok ("/api/papers/" HOSTILE_ID);
@@ -1858,6 +1896,13 @@ Test (gateway, metrics_count_this_tests_requests_by_route_template_and_status)
         http_t *http = s_get ("/api/papers/2501.9999"
                               "8");
         cr_assert_eq (http->status, 404);
+        s_http_free (&http);
+    }
+    //  The same list twice for nobody signed in: the second from the cache.
+    const char *none[] = {NULL};
+    double hits_before = s_metric (before_text, "paperbus_gateway_cache_hits_total", none);
+    for (int i = 0; i < 2; i++) {
+        http_t *http = s_get_ok ("/api/papers?window=month&date=" DAY_1);
         s_http_free (&http);
     }
     http_t *http = s_get ("/api/nothing-like-this-route");
@@ -1890,6 +1935,10 @@ Test (gateway, metrics_count_this_tests_requests_by_route_template_and_status)
                     "an unknown path is a label in /metrics");
     cr_assert (strstr (http->body, "# TYPE paperbus_http_requests_total counter"),
                "no TYPE line for paperbus_http_requests_total");
+    double hits = s_metric (http->body, "paperbus_gateway_cache_hits_total", none);
+    free (before_text);
+    cr_assert_geq (hits - hits_before, 1, "paperbus_gateway_cache_hits_total went from %g to %g",
+                   hits_before, hits);
     s_http_free (&http);
 }
 
@@ -2022,7 +2071,7 @@ Test (gateway, feeds_are_well_formed_atom_and_hostile_titles_stay_text)
 Test (gateway, two_gateways_on_one_bus_answer_the_same)
 {
     s_start ();
-    s_gateway_start (1);
+    s_gateway_start (1, NULL);
     char cookie[512];
     s_sign_in ("twice@example.org", NULL, cookie, sizeof cookie);
     const char *paths[] = {"/api/papers?window=day&date=" DAY_1 "&per_page=10",
