@@ -13,7 +13,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -322,6 +322,49 @@ test('a paper page shows the paper and similar papers', async () => {
   assert.equal(missing.status, 404);
   assert.match(await page.locator('#alert').textContent(), new RegExp(missing.body.error.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
   await screenshot('paper-not-found');
+});
+
+test('an old-style id, and markup in a paper\'s text shown as text', async () => {
+  // A record in the Kaggle snapshot's shape, through the real ingest.
+  const id = 'hep-th/9901001';
+  const title = 'Strings & <b>branes</b> "quoted" <img src=x id=injected-title>';
+  const record = {
+    id, submitter: 'A. Author', authors: 'A. Author, B. Author', title,
+    comments: '12 pages, <i>3 figures</i>', 'journal-ref': 'Phys. Rev. D 59 (1999) 1',
+    doi: '10.1103/PhysRevD.59.000001', categories: 'hep-th gr-qc',
+    abstract: 'We study branes & strings <script>document.body.dataset.pwned = "yes"</script> in detail.',
+    versions: [{ version: 'v1', created: 'Fri, 1 Jan 1999 00:00:00 GMT' }],
+    update_date: '1999-01-02', authors_parsed: [['Author', 'A.', ''], ['Author', 'B.', '']],
+  };
+  const file = path.join(SHOTS, '..', 'old-style.jsonl');
+  writeFileSync(file, JSON.stringify(record) + '\n');
+  assert.match(execFileSync(path.join(BIN_DIR, 'paperctl'), ['ingest', file], { encoding: 'utf8' }), /^1 inserted/);
+  await eventually(async () => assert.equal((await apiGet('/api/search?q=branes')).body.total, 1));
+
+  await page.goto(`${BASE}/search?q=branes`);
+  const [card] = await cards();
+  assert.equal(card.title, title);
+  assert.equal(card.href, '/papers/hep-th/9901001');
+  assert.match(card.excerpt, /<script>document\.body/);
+  assert.deepEqual(card.marks, ['branes']);
+  assert.equal(await page.locator('#injected-title').count(), 0);
+  await page.locator('.card-title a').first().click();
+  await eventually(async () => assert.equal(await h1(), title));
+  assert.equal(new URL(page.url()).pathname, '/papers/hep-th/9901001');
+  const details = await page.locator('.details').textContent();
+  assert.match(details, /Journal reference\s*Phys\. Rev\. D 59 \(1999\) 1/);
+  assert.match(details, /Comment\s*12 pages, <i>3 figures<\/i>/);
+  assert.match(details, /First version\s*Friday, 1 January 1999/);
+  assert.equal(await page.locator('.details a', { hasText: '10.1103/PhysRevD.59.000001' }).getAttribute('href'),
+    'https://doi.org/10.1103/PhysRevD.59.000001');
+  assert.equal(await page.locator('.paper-actions a', { hasText: 'arXiv page' }).getAttribute('href'), `https://arxiv.org/abs/${id}`);
+  assert.match(await page.locator('.abstract').textContent(), /<script>document\.body/);
+  assert.equal(await page.evaluate(() => document.body.dataset.pwned), undefined);
+  assert.equal(await page.locator('#injected-title').count(), 0);
+  // The address works on its own too (a reload, a shared link).
+  await page.reload();
+  await eventually(async () => assert.equal(await h1(), title));
+  await screenshot('paper-old-style-id');
 });
 
 test('upvoting signed out opens sign-in; the mailed link signs in', async () => {

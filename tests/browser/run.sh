@@ -84,6 +84,8 @@ for _ in $(seq 100); do
 done
 [ -n "$healthy" ] || fail "the gateway at $PAPERBUS_PUBLIC_URL is not healthy: $(curl -sS "$PAPERBUS_PUBLIC_URL/healthz" 2>&1)"
 echo "stack up in $(($(date +%s) - started)) s; the page is at $PAPERBUS_PUBLIC_URL/"
+# For the test's paperctl calls (ingest, digests).
+eval "export $("$stack" env)"
 
 status=0
 PAPERBUS_BASE_URL=$PAPERBUS_PUBLIC_URL \
