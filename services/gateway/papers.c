@@ -250,9 +250,12 @@ static json_t *s_build_list (gateway_t *gateway, gw_response_t *response, const 
     json_t *body =
         json_pack ("{s:s,s:I,s:I,s:O,s:o}", "window", window, "page", (json_int_t)page, "per_page",
                    (json_int_t)per_page, "total", json_object_get (top, "total"), "papers", hits);
+    json_t *first = json_object_get (top, "first_day"), *last = json_object_get (top, "last_day");
+    //  Without a date, rank took today: the window's first day stands for it.
     if (date)
         json_object_set_new (body, "date", json_string (date));
-    json_t *first = json_object_get (top, "first_day"), *last = json_object_get (top, "last_day");
+    else if (first)
+        json_object_set (body, "date", first);
     if (first)
         json_object_set (body, "first_day", first);
     if (last)
