@@ -7,6 +7,9 @@
 
 #include <string.h>
 
+#define WAIT_LOG_FIRST_GAP_MS 5000  //  from the first "waiting" line to the next
+#define WAIT_LOG_MAX_GAP_MS   60000 //  longest silence in the log while waiting
+
 static bool s_curve_enabled (const char *key)
 {
     return key && strcmp (key, "off") != 0;
@@ -149,4 +152,33 @@ int pb_bus_event_parse (const void *data, size_t size, char *topic_buffer, int64
     *body = nul + 9;
     *body_size = size - topic_length - 9;
     return 0;
+}
+
+void pb_bus_wait_silent (pb_bus_wait_t *wait, const char *endpoint, int64_t silent_ms)
+{
+    int64_t now = zclock_mono ();
+    if (!wait->since) {
+        wait->since = now - silent_ms;
+        wait->gap = WAIT_LOG_FIRST_GAP_MS;
+        wait->next_log = now + wait->gap;
+        pb_warn ("waiting for the bus at %s: no answer for %.1f s; reconnecting until it answers",
+                 endpoint, (double)silent_ms / 1000);
+        return;
+    }
+    if (now < wait->next_log)
+        return;
+    pb_warn ("still waiting for the bus at %s (%.0f s so far); is it running, and reachable "
+             "at that address?",
+             endpoint, (double)(now - wait->since) / 1000);
+    wait->gap = wait->gap * 2 > WAIT_LOG_MAX_GAP_MS ? WAIT_LOG_MAX_GAP_MS : wait->gap * 2;
+    wait->next_log = now + wait->gap;
+}
+
+void pb_bus_wait_over (pb_bus_wait_t *wait, const char *endpoint)
+{
+    if (!wait->since)
+        return;
+    pb_info ("reached the bus at %s after %.1f s", endpoint,
+             (double)(zclock_mono () - wait->since) / 1000);
+    wait->since = 0;
 }

@@ -72,4 +72,21 @@ zframe_t *pb_bus_event_frame (const char *topic, int64_t seq, const void *body, 
 int pb_bus_event_parse (const void *data, size_t size, char *topic_buffer, int64_t *seq,
                         const void **body, size_t *body_size);
 
+//  A process's wait for a silent bus, as the log tells it: one line when the
+//  bus is first found silent (a process started before the bus, or a bus that
+//  went away), more at growing intervals while it stays silent, and one when
+//  it answers, so that the wait is plain without flooding the log.
+typedef struct {
+    int64_t since;    //  zclock_mono ms the bus fell silent; 0 while it answers
+    int64_t next_log; //  zclock_mono ms of the next "still waiting" line
+    int64_t gap;      //  ms from that line to the one after it
+} pb_bus_wait_t;
+
+//  Notes that the bus at ENDPOINT has been silent for SILENT_MS (the caller
+//  reconnects and tries again); logs it when a line is due.
+void pb_bus_wait_silent (pb_bus_wait_t *wait, const char *endpoint, int64_t silent_ms);
+
+//  Notes that the bus at ENDPOINT answered; logs the end of a wait, if any.
+void pb_bus_wait_over (pb_bus_wait_t *wait, const char *endpoint);
+
 #endif

@@ -86,9 +86,14 @@ static int s_connect (pb_db_t *self)
         }
         s_set_error (self, "08001", conn ? PQerrorMessage (conn) : "out of memory");
         PQfinish (conn);
-        if (zsys_interrupted || s_now_ms () + backoff_ms > deadline) {
-            pb_error ("cannot reach PostgreSQL, giving up after %d attempts: %s", attempt,
-                      self->error);
+        if (zsys_interrupted) {
+            pb_info ("stopped while waiting for PostgreSQL (attempt %d): %s", attempt, self->error);
+            return -1;
+        }
+        if (s_now_ms () + backoff_ms > deadline) {
+            pb_error ("cannot reach PostgreSQL, giving up after %d attempts (%d s, "
+                      "PAPERBUS_DB_CONNECT_TIMEOUT): %s",
+                      attempt, self->timeout_s, self->error);
             return -1;
         }
         pb_warn ("waiting for PostgreSQL (attempt %d, next in %d ms): %s", attempt, backoff_ms,

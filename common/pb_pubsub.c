@@ -61,6 +61,7 @@ struct _pb_subscriber_t {
     zlistx_t *follows;      //  follow_t*
     int64_t heartbeat_ms;   //  the bus's heartbeat interval
     int64_t last_bus_heard; //  ms of the last message from the bus
+    pb_bus_wait_t wait;     //  how long the bus has been silent, for the log
     int64_t last_catch_up;  //  ms of the last check of the log
     int64_t replayed;       //  events delivered from the log
     int timer_id;           //  the catch-up timer in loop
@@ -248,6 +249,8 @@ static int s_socket_ready (zloop_t *loop, zsock_t *socket, void *arg)
     if (!frame)
         return 0;
     self->last_bus_heard = zclock_mono ();
+    if (self->wait.since)
+        pb_bus_wait_over (&self->wait, pb_config_str (self->config, PB_CONF_BUS_EVENTS_OUT));
     char topic[PB_EVENT_TOPIC_MAX + 1];
     pb_event_t event = {.topic = topic};
     if (pb_bus_event_parse (zframe_data (frame), zframe_size (frame), topic, &event.seq,
@@ -298,8 +301,8 @@ static int s_tick (zloop_t *loop, int timer_id, void *arg)
     pb_subscriber_t *self = arg;
     int64_t now = zclock_mono ();
     if (now - self->last_bus_heard > self->heartbeat_ms * PB_BUS_LIVENESS) {
-        pb_warn ("no heartbeat from the bus for %lld ms; reconnecting",
-                 (long long)(now - self->last_bus_heard));
+        pb_bus_wait_silent (&self->wait, pb_config_str (self->config, PB_CONF_BUS_EVENTS_OUT),
+                            now - self->last_bus_heard);
         s_connect (self);
         pb_subscriber_catch_up (self);
     } else if (now - self->last_catch_up >= self->heartbeat_ms * PB_BUS_LIVENESS)

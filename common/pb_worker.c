@@ -38,6 +38,7 @@ struct _pb_worker_t {
     int64_t last_heard;           //  ms of the bus's last message
     bool draining;                //  stopping: waiting for the bus's goodbye
     bool left;                    //  the bus acknowledged our DISCONNECT
+    pb_bus_wait_t wait;           //  how long the bus has been silent, for the log
     msgpack_sbuffer reply_buffer; //  where replies are packed, reused across requests
     parked_t *parked;             //  requests waiting for their batch
     size_t parked_count;
@@ -240,6 +241,8 @@ static int s_bus_message (pb_worker_t *self, zmq_msg_t *parts, int count)
         return 0;
     }
     self->last_heard = zclock_mono ();
+    if (self->wait.since)
+        pb_bus_wait_over (&self->wait, pb_config_str (self->config, PB_CONF_BUS_REQUESTS));
     switch (*(uint8_t *)zmq_msg_data (&parts[1])) {
     case PB_BUS_REQUEST:
         s_serve (self, parts, count);
@@ -299,8 +302,8 @@ static int s_heartbeat (zloop_t *loop, int timer_id, void *arg)
     //  that is not silence, and the reader will note them next.
     bool waiting = zsock_events (self->socket) & ZMQ_POLLIN;
     if (!waiting && zclock_mono () - self->last_heard > self->heartbeat_ms * PB_BUS_LIVENESS) {
-        pb_warn ("the bus has been silent for %lld ms; reconnecting",
-                 (long long)(zclock_mono () - self->last_heard));
+        pb_bus_wait_silent (&self->wait, pb_config_str (self->config, PB_CONF_BUS_REQUESTS),
+                            zclock_mono () - self->last_heard);
         s_connect (self);
         return 0;
     }

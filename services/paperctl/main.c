@@ -1,6 +1,9 @@
 /*  paperctl — the paperbus command-line client.
 
     paperctl status [--json]         what the bus knows: services, workers, queues
+    paperctl health [SERVICE] [--timeout MS]
+                                     exit 0 when the bus answers (and SERVICE has a live
+                                     worker): the containers' health check
     paperctl call METHOD [JSON]      call any service; prints the reply as JSON
     paperctl publish TOPIC JSON      append an event to the log, then publish it
     paperctl ingest FILE... [--url URL]...  send papers from files (- for stdin) or URLs
@@ -39,6 +42,11 @@ static void s_usage (FILE *out)
     fprintf (out,
              "usage: paperctl COMMAND [OPTIONS]\n"
              "  status [--json]       what the bus knows: services, workers, queues, counters\n"
+             "  health [SERVICE] [--timeout MS]\n"
+             "                        exit 0 when the bus answers bus.status within MS (3000)\n"
+             "                        and, given SERVICE (other than bus), it has a live worker;\n"
+             "                        else say why and exit 1 (the containers' health check; a\n"
+             "                        bus bound to tcp://*:PORT is asked at 127.0.0.1:PORT)\n"
              "  call METHOD [JSON]    call a service (\"bus.status\" '{}'); print the reply\n"
              "  publish TOPIC JSON    append an event to the log, then publish it on the bus\n"
              "  ingest FILE... [--url URL]...\n"
@@ -781,6 +789,114 @@ static int s_status (pb_config_t *config, int argc, char **argv)
     return rc;
 }
 
+/* ==== health ==== */
+
+//  The endpoint to ask the bus at: ENDPOINT, or for a bind address with a
+//  wildcard host (tcp://*:5555, tcp://0.0.0.0:5555, as the bus's own
+//  container has it) the same port on 127.0.0.1. The caller frees it.
+static char *s_health_endpoint (const char *endpoint)
+{
+    static const char *const wildcards[] = {"tcp://*:", "tcp://0.0.0.0:"};
+    for (size_t i = 0; i < sizeof wildcards / sizeof wildcards[0]; i++) {
+        size_t length = strlen (wildcards[i]);
+        if (strncmp (endpoint, wildcards[i], length) == 0) {
+            char *local = NULL;
+            if (asprintf (&local, "tcp://127.0.0.1:%s", endpoint + length) < 0)
+                return NULL;
+            return local;
+        }
+    }
+    return strdup (endpoint);
+}
+
+//  paperctl health [SERVICE] [--timeout MS]: 0 when the bus answers and
+//  SERVICE (unless it is the bus) has a live worker; 1 with the reason.
+static int s_health (pb_config_t *config, int argc, char **argv)
+{
+    const char *service = NULL;
+    long timeout_ms = 3000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--timeout") == 0 && i + 1 < argc) {
+            if ((timeout_ms = s_number_option ("--timeout", argv[++i], 600000)) < 0)
+                return 2;
+        } else if (!service && argv[i][0] != '-')
+            service = argv[i];
+        else {
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    if (service && strcmp (service, "bus") == 0)
+        service = NULL;
+    if (service && !pb_bus_service_valid (service, strlen (service))) {
+        fprintf (stderr, "paperctl: '%s' is not a service name\n", service);
+        return 2;
+    }
+    if (timeout_ms < 10)
+        timeout_ms = 10;
+    char *endpoint = s_health_endpoint (pb_config_str (config, PB_CONF_BUS_REQUESTS));
+    if (!endpoint)
+        return 1;
+    //  The client reads its endpoint from the configuration: load one that
+    //  names the endpoint to ask.
+    setenv ("PAPERBUS_BUS_REQUESTS", endpoint, 1);
+    char error[1024];
+    pb_config_t *asking = pb_config_load (error, sizeof error);
+    if (!asking) {
+        fprintf (stderr, "paperctl: unhealthy: %s\n", error);
+        free (endpoint);
+        return 1;
+    }
+    int rc = 1;
+    pb_reply_t reply = {0};
+    pb_client_t *client = pb_client_new (asking);
+    const char request[] = "\x80"; //  {}
+    if (!client)
+        fprintf (stderr, "paperctl: unhealthy: cannot connect to the bus at %s\n", endpoint);
+    else if (pb_client_call (client, "bus.status", request, sizeof request - 1, (int)timeout_ms, 0,
+                             &reply) != 0)
+        fprintf (stderr, "paperctl: unhealthy: the bus at %s did not answer within %ld ms\n",
+                 endpoint, timeout_ms);
+    else if (reply.status != PB_OK)
+        fprintf (stderr, "paperctl: unhealthy: the bus at %s answered bus.status with %s\n",
+                 endpoint, reply.error);
+    else if (!service) {
+        printf ("healthy: the bus at %s answers\n", endpoint);
+        rc = 0;
+    } else {
+        pb_status_reply_t status;
+        pb_codec_error_t codec_error;
+        pb_arena_t *arena = pb_arena_new ();
+        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
+                       (size_t)pb_config_int (config, PB_CONF_MAX_FRAME), &pb_status_reply_schema,
+                       &status, arena, &codec_error))
+            fprintf (stderr, "paperctl: unhealthy: a bad bus.status reply: %s\n",
+                     codec_error.message);
+        else {
+            int64_t live = 0;
+            for (uint32_t i = 0; i < status.services.count; i++) {
+                pb_service_status_t *known = (pb_service_status_t *)status.services.items + i;
+                if (known->name.len == strlen (service) &&
+                    memcmp (known->name.ptr, service, known->name.len) == 0)
+                    live = known->live_workers;
+            }
+            if (live > 0) {
+                printf ("healthy: the bus at %s answers; %s has %lld live worker%s\n", endpoint,
+                        service, (long long)live, live == 1 ? "" : "s");
+                rc = 0;
+            } else
+                fprintf (stderr, "paperctl: unhealthy: %s has no live worker at the bus at %s\n",
+                         service, endpoint);
+        }
+        pb_arena_destroy (&arena);
+    }
+    pb_reply_reset (&reply);
+    pb_client_destroy (&client);
+    pb_config_destroy (&asking);
+    free (endpoint);
+    return rc;
+}
+
 /* ==== call and publish ==== */
 
 //  Parses TEXT as JSON and packs it into BUFFER; returns 0 or -1 (printed).
@@ -1503,6 +1619,8 @@ int main (int argc, char **argv)
     int rc;
     if (strcmp (command, "status") == 0)
         rc = s_status (config, argc - 1, argv + 1);
+    else if (strcmp (command, "health") == 0)
+        rc = s_health (config, argc - 1, argv + 1);
     else if (strcmp (command, "call") == 0)
         rc = s_call_command (config, argc - 1, argv + 1);
     else if (strcmp (command, "publish") == 0)
