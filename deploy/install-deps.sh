@@ -3,10 +3,15 @@
 # Idempotent: when everything is present it only says so. As root it runs
 # apt-get; otherwise it prints the exact command to run and fails.
 #
-# usage: deploy/install-deps.sh [ROLE...]   (default: build runtime test)
+# usage: deploy/install-deps.sh [ROLE...]
+#        (default: every role in packages.txt: build runtime dev mailcatcher test)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-roles=${*:-build runtime test}
+roles=${*:-$(awk '!/^#/ && NF && !seen[$1]++ { printf "%s ", $1 }' "$here/packages.txt")}
+for role in $roles; do
+    awk -v r="$role" '$1 == r { found = 1 } END { exit !found }' "$here/packages.txt" ||
+        { echo "install-deps.sh: no role '$role' in $here/packages.txt" >&2; exit 2; }
+done
 
 wanted=""
 for role in $roles; do
