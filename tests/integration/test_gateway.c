@@ -382,6 +382,21 @@ static void s_catcher_stop (void)
     s_catcher = 0;
 }
 
+//  Makes MS (milliseconds since 1970) the time of the processes started
+//  after the first call (rank and notify read PAPERBUS_CLOCK_FILE).
+static void s_clock_ms (int64_t ms)
+{
+    char path[256], temporary[256];
+    snprintf (path, sizeof path, "%s/clock", s_dir);
+    snprintf (temporary, sizeof temporary, "%s/clock.new", s_dir);
+    FILE *file = fopen (temporary, "w");
+    cr_assert (file, "cannot write %s", temporary);
+    fprintf (file, "%lld\n", (long long)ms);
+    fclose (file);
+    cr_assert_eq (rename (temporary, path), 0);
+    setenv ("PAPERBUS_CLOCK_FILE", path, 1);
+}
+
 //  Starts gateway WHICH on its port, with SETTING ("NAME=value", NULL
 //  for none) besides the environment, and waits until it answers /healthz.
 //  A port another process took since it was picked is picked again (the
@@ -1178,6 +1193,8 @@ Test (gateway, votes_need_a_session_from_the_mailed_link_and_count_once)
 
 Test (gateway, the_session_cookie_is_httponly_lax_and_signing_out_closes_it)
 {
+    int64_t now = zclock_time ();
+    s_clock_ms (now);
     s_start ();
     char body[512], token[256];
     http_t *http = s_request (REQUEST (.method = "POST", .path = "/api/signin",
@@ -1237,6 +1254,17 @@ Test (gateway, the_session_cookie_is_httponly_lax_and_signing_out_closes_it)
     cr_assert_eq (http->status, 200, "POST /api/session (https): %s", s_describe (http));
     cr_assert (s_header (http, "Set-Cookie", set_cookie, sizeof set_cookie));
     cr_assert (strcasestr (set_cookie, "Secure"), "no Secure behind https: %s", set_cookie);
+    s_http_free (&http);
+    //  A sign-in link works for 15 minutes (PAPERBUS_SIGNIN_TTL_S).
+    http = s_request (REQUEST (.method = "POST", .path = "/api/signin",
+                               .body = "{\"email\": \"slow@example.org\"}"));
+    cr_assert_eq (http->status, 202, "%s", s_describe (http));
+    s_http_free (&http);
+    s_mailed_token ("slow@example.org", "/signin?token=", token, sizeof token);
+    s_clock_ms (now + 16 * 60 * 1000);
+    snprintf (body, sizeof body, "{\"token\": \"%s\"}", token);
+    http = s_request (REQUEST (.method = "POST", .path = "/api/session", .body = body));
+    s_assert_error (http, 401, "unauthorized", NULL, "a sign-in link 16 minutes old");
     s_http_free (&http);
 }
 
@@ -1320,21 +1348,6 @@ Test (gateway, api_tokens_vote_by_bearer_and_cookie_votes_from_other_origins_are
 }
 
 /* ==== Subscriptions ==== */
-
-//  Makes MS (milliseconds since 1970) the time of the processes started
-//  after the first call (rank and notify read PAPERBUS_CLOCK_FILE).
-static void s_clock_ms (int64_t ms)
-{
-    char path[256], temporary[256];
-    snprintf (path, sizeof path, "%s/clock", s_dir);
-    snprintf (temporary, sizeof temporary, "%s/clock.new", s_dir);
-    FILE *file = fopen (temporary, "w");
-    cr_assert (file, "cannot write %s", temporary);
-    fprintf (file, "%lld\n", (long long)ms);
-    fclose (file);
-    cr_assert_eq (rename (temporary, path), 0);
-    setenv ("PAPERBUS_CLOCK_FILE", path, 1);
-}
 
 Test (gateway, subscribing_mails_a_link_that_confirms_and_one_click_unsubscribes)
 {
