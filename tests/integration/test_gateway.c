@@ -31,6 +31,7 @@
 #include <libxml/tree.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1189,6 +1190,12 @@ Test (gateway, votes_need_a_session_from_the_mailed_link_and_count_once)
     //  A forged cookie is nobody.
     http = s_vote (id, true, REQUEST (.cookie = "forged-session-value"), 401);
     s_http_free (&http);
+    //  The session cookie among a browser's other cookies.
+    char cookies[700];
+    snprintf (cookies, sizeof cookies, "Cookie: theme=dark; pb_session=%s; lang=en", cookie);
+    http = s_request (REQUEST (.path = "/api/session", .header = cookies));
+    cr_assert_eq (http->status, 200, "the session among other cookies: %s", s_describe (http));
+    s_http_free (&http);
 }
 
 Test (gateway, the_session_cookie_is_httponly_lax_and_signing_out_closes_it)
@@ -2095,6 +2102,97 @@ Test (gateway, feeds_are_well_formed_atom_and_hostile_titles_stay_text)
     cr_assert (hit, "the search has no hit %s", HOSTILE_ID);
     cr_assert_str_eq (json_string_value (json_object_get (hit, "title")), HOSTILE_TITLE);
     s_http_free (&http);
+}
+
+/* ==== Many clients at once ==== */
+
+#define CLIENTS         8  //  threads asking at once
+#define CLIENT_REQUESTS 25 //  requests of each
+
+//  One client thread: its paths, and what came back.
+typedef struct {
+    int port;
+    const char *cookie; //  NULL: anonymous
+    long statuses[CLIENT_REQUESTS];
+    char bodies_ok[CLIENT_REQUESTS]; //  1 when the body was a JSON object
+} client_t;
+
+static size_t s_discard (char *data, size_t size, size_t count, void *arg)
+{
+    FILE *out = arg;
+    return fwrite (data, size, count, out);
+}
+
+static void *s_client_run (void *arg)
+{
+    client_t *client = arg;
+    const char *paths[] = {"/api/papers?window=trending&per_page=10", "/api/search?q=learning",
+                           "/api/papers/" HOSTILE_ID, "/api/papers?window=week&date=" DAY_1,
+                           "/api/session"};
+    CURL *curl = curl_easy_init ();
+    char line[700];
+    struct curl_slist *headers = NULL;
+    if (client->cookie) {
+        snprintf (line, sizeof line, "Cookie: pb_session=%s", client->cookie);
+        headers = curl_slist_append (headers, line);
+    }
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, (long)CALL_MS);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_discard);
+    for (int i = 0; i < CLIENT_REQUESTS; i++) {
+        char url[256];
+        const char *path = paths[i % (client->cookie ? 5 : 4)];
+        snprintf (url, sizeof url, "http://127.0.0.1:%d%s", client->port, path);
+        char *body = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream (&body, &size);
+        curl_easy_setopt (curl, CURLOPT_URL, url);
+        curl_easy_setopt (curl, CURLOPT_WRITEDATA, out);
+        client->statuses[i] = 0;
+        if (curl_easy_perform (curl) == CURLE_OK)
+            curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &client->statuses[i]);
+        fclose (out);
+        json_t *json = json_loadb (body, size, 0, NULL);
+        client->bodies_ok[i] = json_is_object (json);
+        json_decref (json);
+        free (body);
+    }
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+    return NULL;
+}
+
+Test (gateway, many_clients_at_once_are_all_served_and_counted)
+{
+    s_start ();
+    char cookie[512];
+    s_sign_in ("busy@example.org", NULL, cookie, sizeof cookie);
+    http_t *before = s_get ("/metrics");
+    const char *search[] = {"route=\"/api/search\"", "status=\"200\"", NULL};
+    double searches_before = s_metric (before->body, "paperbus_http_requests_total", search);
+    s_http_free (&before);
+    client_t clients[CLIENTS];
+    pthread_t threads[CLIENTS];
+    for (int c = 0; c < CLIENTS; c++) {
+        clients[c] = (client_t){.port = s_ports[0], .cookie = c % 2 ? cookie : NULL};
+        cr_assert_eq (pthread_create (&threads[c], NULL, s_client_run, &clients[c]), 0);
+    }
+    for (int c = 0; c < CLIENTS; c++)
+        pthread_join (threads[c], NULL);
+    int searches = 0;
+    for (int c = 0; c < CLIENTS; c++)
+        for (int i = 0; i < CLIENT_REQUESTS; i++) {
+            cr_assert_eq (clients[c].statuses[i], 200, "client %d, request %d: %ld", c, i,
+                          clients[c].statuses[i]);
+            cr_assert (clients[c].bodies_ok[i], "client %d, request %d: not a JSON object", c, i);
+            searches += i % (c % 2 ? 5 : 4) == 1;
+        }
+    http_t *after = s_get ("/metrics");
+    double searches_after = s_metric (after->body, "paperbus_http_requests_total", search);
+    cr_assert_eq (searches_after - (searches_before < 0 ? 0 : searches_before), searches,
+                  "/metrics counts %g searches of %d", searches_after - searches_before, searches);
+    s_http_free (&after);
 }
 
 /* ==== Two gateways ==== */
