@@ -1607,6 +1607,23 @@ Test (gateway, oversized_malformed_and_misdirected_requests_get_their_4xx)
                    "GET %s: %s, not a JSON 2xx or 4xx", broken[i], s_describe (http));
         s_http_free (&http);
     }
+    //  The page's routes serve the page, and its files their types.
+    const char *pages[] = {"/", "/search?q=diffusion", "/signin?token=abc",
+                           "/papers/hep-th/9901001", "/papers/" HOSTILE_ID};
+    char type[128];
+    for (int i = 0; i < 5; i++) {
+        http = s_get (pages[i]);
+        cr_assert_eq (http->status, 200, "GET %s: %s", pages[i], s_describe (http));
+        cr_assert (s_header (http, "Content-Type", type, sizeof type) &&
+                       strncmp (type, "text/html", 9) == 0,
+                   "GET %s: Content-Type %s", pages[i], type);
+        s_http_free (&http);
+    }
+    http = s_get ("/static/app.js");
+    cr_assert_eq (http->status, 200, "GET /static/app.js: %s", s_describe (http));
+    cr_assert (s_header (http, "Content-Type", type, sizeof type) && strstr (type, "javascript"),
+               "/static/app.js: Content-Type %s", type);
+    s_http_free (&http);
     //  Paths that lead nowhere, however they are spelt.
     const char *nowhere[] = {"/static/../../etc/passwd", "/static/..%2F..%2Fetc%2Fpasswd",
                              "/static/%2e%2e/%2e%2e/etc/passwd", "/../../etc/passwd",
