@@ -8,8 +8,12 @@
     Each test starts its own stack with the sample papers loaded: the
     arXiv listings of 2026-05-21 and 2026-05-22 (the day, week and month
     lists) and the Hugging Face daily papers, whose upvotes make the
-    trending list. Sign-in and subscription links are taken from the mails
-    the catcher stored, as a person would. Every client address the tests
+    trending list, plus an old-style id (hep-th/9901001) and a paper whose
+    title holds markup. The services start while the papers go in, as
+    after any restart. Sign-in and subscription links are taken from the
+    mails the catcher stored, as a person would; a clock file
+    (PAPERBUS_CLOCK_FILE, read by rank and notify) ages the links that must
+    expire. Every client address the tests
     use is on loopback (127.0.0.1 by default; 127.0.0.2 and up for the
     clients that must not share the first one's rate limits).
 
@@ -806,12 +810,16 @@ Test (gateway, lists_are_pages_of_hits_that_do_not_overlap_and_dates_move_the_wi
     cr_assert_eq (json_integer_value (json_object_get (http->json, "per_page")), 20);
     cr_assert_null (json_object_get (http->json, "date"));
     s_http_free (&http);
-    char today[16];
+    char today[16], after[16];
     time_t now = time (NULL);
     strftime (today, sizeof today, "%Y-%m-%d", gmtime (&now));
     http = s_get_ok ("/api/papers?window=day");
-    cr_assert_str_eq (json_string_value (json_object_get (http->json, "first_day")), today);
-    cr_assert_str_eq (json_string_value (json_object_get (http->json, "last_day")), today);
+    now = time (NULL);
+    strftime (after, sizeof after, "%Y-%m-%d", gmtime (&now));
+    const char *first = json_string_value (json_object_get (http->json, "first_day"));
+    cr_assert (first && (strcmp (first, today) == 0 || strcmp (first, after) == 0),
+               "the default day is %s, not today (%s)", first ? first : "absent", today);
+    cr_assert_str_eq (json_string_value (json_object_get (http->json, "last_day")), first);
     s_http_free (&http);
 }
 
