@@ -215,6 +215,11 @@ static int s_connect (pb_worker_t *self)
 {
     if (self->socket) {
         zloop_reader_end (self->loop, self->socket);
+        //  Linger 0: what the old socket still holds (its READY, heartbeats,
+        //  replies) must not reach the bus once the link is back, or the bus
+        //  would register a worker whose socket is gone and hand it requests
+        //  until it expires.
+        zsock_set_linger (self->socket, 0);
         zsock_destroy (&self->socket);
     }
     self->socket = pb_bus_socket (self->config, PB_BUS_DEALER,

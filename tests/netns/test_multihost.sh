@@ -508,15 +508,46 @@ sleep 5
 restored_at=$(now_ms)
 ip -n pbt-br link set pbt-db up
 note "pbt-db was cut off for $((restored_at - cut_at)) ms"
+# What the bus lists while the workers come back: every poll's live
+# workers by service, to tell whether a process was listed twice.
+stop_watch="$work/stop-watch"
+rm -f "$stop_watch"
+(while [ ! -e "$stop_watch" ]; do
+    status_json 2>/dev/null | jq -c '[.services[] | {(.name): .live_workers}] | add' || true
+    sleep 0.05
+done) >"$work/live-after-cut.out" &
+watch_pid=$!
+# Calls to ingest and notify while their workers come back: each is answered,
+# and not by worker_died (a request handed to a registration whose socket is
+# gone).
+(while [ ! -e "$stop_watch" ]; do
+    for method in ingest.harvest_status notify.status; do
+        rc=0
+        out=$(on gw env PAPERBUS_LOG_LEVEL=error PAPERBUS_REQUEST_TIMEOUT_MS=2500 \
+            "$bin/paperctl" call "$method" '{}' 2>&1 >/dev/null) || rc=$?
+        [ "$rc" = 0 ] && out=ok || out=$(sed -n 's/.*failed: [0-9]* \([a-z_]*\).*/\1/p' <<<"$out" | head -n 1)
+        echo "$method ${out:-error}"
+    done
+done) >"$work/calls-after-cut.out" &
+calls_pid=$!
 wait_until 30 all_live || fail "not every worker registered again: $(status_json 2>&1)"
 note "every worker live again $(($(now_ms) - restored_at)) ms after the port came back"
 wait_until 20 healthy || fail "the gateway is not healthy again: $(healthz)"
 note "gateway /healthz 200 $(($(now_ms) - restored_at)) ms after"
 # Let the streams run on a while after the recovery.
 sleep 2
-touch "$stop_streams"
-wait "$searches_pid" "$votes_pid" || true
+touch "$stop_streams" "$stop_watch"
+wait "$searches_pid" "$votes_pid" "$watch_pid" "$calls_pid" || true
 services_running
+most=$(jq -sc 'reduce .[] as $poll ({}; reduce ($poll | to_entries[]) as $e (.; .[$e.key] = ([.[$e.key] // 0, $e.value] | max)))' \
+    "$work/live-after-cut.out")
+note "most live workers listed at once after the cut: $most"
+# Each process registers once: a socket a worker gave up on during the cut
+# must not deliver its READY once the link is back (a registration whose
+# socket is gone gets requests until it expires, answered worker_died).
+jq -e '.index <= 3 and .ingest <= 2 and .rank <= 1 and .notify <= 1' <<<"$most" >/dev/null ||
+    fail "the bus listed more workers than there are processes after the cut: $most"
+note "calls to ingest and notify meanwhile: $(sort "$work/calls-after-cut.out" | uniq -c | awk '{ printf "%s %s x%d; ", $2, $3, $1 }')"
 awk -v cut="$cut_at" -v back="$restored_at" '
     { phase = $1 < cut ? "before" : $1 < back ? "during" : "after"; n[phase]++; if ($2 == 200) good[phase]++ }
     END { printf "          searches: before %d/%d ok, during %d/%d, after %d/%d\n",
