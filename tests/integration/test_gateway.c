@@ -867,7 +867,7 @@ Test (gateway, papers_are_found_by_new_and_old_style_ids_and_unknown_ids_are_404
     cr_assert_str_eq (json_string_value (json_object_get (paper, "title")), HOSTILE_TITLE,
                       "the title is not returned verbatim");
     const char *fields[] = {"version", "abstract", "authors", "categories",
-                            "upvotes", "voted",    "score",   "links"};
+                            "upvotes", "voted",    "links"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         cr_assert (json_object_get (paper, fields[i]), "the paper has no %s", fields[i]);
     cr_assert_str_eq (json_string_value (json_object_get (json_object_get (paper, "links"), "abs")),
@@ -1487,6 +1487,12 @@ Test (gateway, subscribing_mails_a_link_that_confirms_and_one_click_unsubscribes
     cr_assert_eq (http->status, 303, "GET %s (browser): %s", link, s_describe (http));
     cr_assert (s_header (http, "Location", location, sizeof location));
     cr_assert (strstr (location, "/?unsubscribed=1"), "Location: %s", location);
+    s_http_free (&http);
+    //  A forged unsubscribe link sends the browser to the page, saying so.
+    http = s_request (REQUEST (.path = "/api/unsubscribe?token=forged", .accept = "text/html"));
+    cr_assert_eq (http->status, 303, "a forged unsubscribe link (browser): %s", s_describe (http));
+    cr_assert (s_header (http, "Location", location, sizeof location));
+    cr_assert (strstr (location, "/?unsubscribed=invalid"), "Location: %s", location);
     s_http_free (&http);
     result = pb_db_query (s_stack.db, "SELECT count(*) FROM subscription", &none);
     cr_assert (result, "%s", pb_db_error (s_stack.db));
