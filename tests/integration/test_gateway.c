@@ -829,6 +829,10 @@ Test (gateway, lists_are_pages_of_hits_that_do_not_overlap_and_dates_move_the_wi
     cr_assert (first && (strcmp (first, today) == 0 || strcmp (first, after) == 0),
                "the default day is %s, not today (%s)", first ? first : "absent", today);
     cr_assert_str_eq (json_string_value (json_object_get (http->json, "last_day")), first);
+    //  Without a date asked, "date" is the window's first day.
+    cr_assert (json_string_value (json_object_get (http->json, "date")),
+               "a day list without a date asked has no \"date\": %s", http->body);
+    cr_assert_str_eq (json_string_value (json_object_get (http->json, "date")), first);
     s_http_free (&http);
 }
 
