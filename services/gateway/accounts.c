@@ -4,93 +4,19 @@
     Identity belongs to notify (it mails the links and keeps accounts);
     the gateway only carries credentials to it: the pb_session cookie a
     browser got when it signed in, or an API token in an Authorization
-    header. What notify says of a credential is remembered for a few
-    seconds (SESSION_CACHE_MS), so a reader paging through lists costs
-    notify one call, not one per page; signing out on one gateway is seen
-    by the others within that time.
+    header. Each signed-in request asks notify who holds the credential
+    (one lookup by primary key), so signing out, on any gateway, ends the
+    session everywhere at once.
 */
 #include "gateway.h"
 
 #include <czmq.h>
 #include <microhttpd.h>
-#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
-#define SESSION_CACHE_MS 10000
-#define SESSIONS_MAX     100000 //  credentials remembered at once
-#define CREDENTIAL_MAX   256
-#define COOKIE           "pb_session"
-
-/* ==== What notify said of recent credentials ==== */
-
-typedef struct {
-    gw_user_t user;
-    int64_t until_ms;
-} known_t;
-
-struct _gw_sessions_t {
-    pthread_mutex_t lock;
-    zhashx_t *known; //  credential -> known_t
-};
-
-static void s_known_destroy (void **known_p)
-{
-    free (*known_p);
-    *known_p = NULL;
-}
-
-gw_sessions_t *gw_sessions_new (void)
-{
-    gw_sessions_t *self = calloc (1, sizeof *self);
-    pthread_mutex_init (&self->lock, NULL);
-    self->known = zhashx_new ();
-    zhashx_set_destructor (self->known, s_known_destroy);
-    return self;
-}
-
-void gw_sessions_destroy (gw_sessions_t **self_p)
-{
-    gw_sessions_t *self = *self_p;
-    if (!self)
-        return;
-    zhashx_destroy (&self->known);
-    pthread_mutex_destroy (&self->lock);
-    free (self);
-    *self_p = NULL;
-}
-
-static bool s_recall (gw_sessions_t *self, const char *credential, gw_user_t *user)
-{
-    bool found = false;
-    pthread_mutex_lock (&self->lock);
-    known_t *known = zhashx_lookup (self->known, credential);
-    if (known && known->until_ms > zclock_mono ()) {
-        *user = known->user;
-        found = true;
-    }
-    pthread_mutex_unlock (&self->lock);
-    return found;
-}
-
-static void s_remember (gw_sessions_t *self, const char *credential, const gw_user_t *user)
-{
-    known_t *known = malloc (sizeof *known);
-    known->user = *user;
-    known->until_ms = zclock_mono () + SESSION_CACHE_MS;
-    pthread_mutex_lock (&self->lock);
-    if (zhashx_size (self->known) >= SESSIONS_MAX)
-        zhashx_purge (self->known);
-    zhashx_update (self->known, credential, known);
-    pthread_mutex_unlock (&self->lock);
-}
-
-static void s_forget (gw_sessions_t *self, const char *credential)
-{
-    pthread_mutex_lock (&self->lock);
-    zhashx_delete (self->known, credential);
-    pthread_mutex_unlock (&self->lock);
-}
+#define CREDENTIAL_MAX 256
+#define COOKIE         "pb_session"
 
 /* ==== Who is asking ==== */
 
@@ -132,20 +58,17 @@ int gw_identify (gateway_t *gateway, gw_request_t *request, gw_response_t *respo
     if (!credential || !*credential || strlen (credential) > CREDENTIAL_MAX)
         return 0;
     request->credential = credential;
-    if (!s_recall (gateway->sessions, credential, &request->user)) {
-        json_t *reply = gw_call (gateway, "notify.whoami",
-                                 json_pack ("{s:s}", "session", credential), response);
-        if (!reply) {
-            if (response->status >= 500)
-                return -1;
-            //  Unknown or expired: the reader is simply not signed in.
-            s_response_clear (response);
-            return 0;
-        }
-        s_user_from (reply, &request->user);
-        json_decref (reply);
-        s_remember (gateway->sessions, credential, &request->user);
+    json_t *reply =
+        gw_call (gateway, "notify.whoami", json_pack ("{s:s}", "session", credential), response);
+    if (!reply) {
+        if (response->status >= 500)
+            return -1;
+        //  Unknown or expired: the reader is simply not signed in.
+        s_response_clear (response);
+        return 0;
     }
+    s_user_from (reply, &request->user);
+    json_decref (reply);
     request->user.by_cookie = by_cookie;
     return 1;
 }
@@ -189,11 +112,11 @@ static const char *s_string_field (json_t *body, const char *field, gw_response_
 {
     json_t *value = json_object_get (body, field);
     if (!value) {
-        gw_error (response, 422, "missing_field", "%s: missing", field);
+        gw_error (response, 400, "missing_field", "%s: missing", field);
         return NULL;
     }
     if (!json_is_string (value)) {
-        gw_error (response, 422, "wrong_type", "%s: must be a string", field);
+        gw_error (response, 400, "wrong_type", "%s: must be a string", field);
         return NULL;
     }
     return json_string_value (value);
@@ -284,7 +207,6 @@ int gw_session_close (gateway_t *gateway, gw_request_t *request, gw_response_t *
         if (!reply)
             return 0;
         json_decref (reply);
-        s_forget (gateway->sessions, credential);
     }
     s_set_cookie (request, response, "", 0);
     response->status = 204;
@@ -364,7 +286,7 @@ static const char *s_token_arg (gw_request_t *request, gw_response_t *response)
     if (gw_text_arg (request, response, "token", CREDENTIAL_MAX, &token))
         return NULL;
     if (!token || !*token) {
-        gw_error (response, 422, "missing_field", "token: missing (it comes with the mailed link)");
+        gw_error (response, 400, "missing_field", "token: missing (it comes with the mailed link)");
         return NULL;
     }
     return token;
@@ -385,10 +307,8 @@ int gw_subscription_confirm (gateway_t *gateway, gw_request_t *request, gw_respo
                      json_pack ("{s:s,s:O,s:O}", "status", "confirmed", "email",
                                 json_object_get (reply, "email"), "subscription", reply));
         json_decref (reply);
-    } else if (html && response->status < 500) {
-        const char *message = response->body ? strstr (response->body, "expired") : NULL;
-        s_redirect (response, message ? "/?subscription=expired" : "/?subscription=invalid");
-    }
+    } else if (html && response->status < 500)
+        s_redirect (response, "/?subscription=invalid");
     return 0;
 }
 

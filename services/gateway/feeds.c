@@ -67,11 +67,14 @@ static char *s_url_encode (const char *text)
     return encoded;
 }
 
-//  The index's "YYYY-MM-DD HH:MM:SS+00" or a day, as RFC 3339; FALLBACK when
-//  neither is there.
+//  FIELD of PAPER (the index's "YYYY-MM-DD HH:MM:SS+00"), else when it was
+//  published or listed, as RFC 3339; FALLBACK when none is there.
 static void s_timestamp (json_t *paper, const char *field, const char *fallback, char out[32])
 {
+    //  A paper never updated was last changed when it appeared.
     const char *text = json_string_value (json_object_get (paper, field));
+    if (!text)
+        text = json_string_value (json_object_get (paper, "published"));
     if (!text)
         text = json_string_value (json_object_get (paper, "listed"));
     if (text && strlen (text) >= 19)
@@ -244,7 +247,7 @@ int gw_feed_search (gateway_t *gateway, gw_request_t *request, gw_response_t *re
     if (gw_text_arg (request, response, "q", GW_QUERY_MAX, &query))
         return 0;
     if (!query || !query[strspn (query, " ")]) {
-        gw_error (response, 422, "missing_field", "q: the words to search for are missing");
+        gw_error (response, 400, "missing_field", "q: the words to search for are missing");
         return 0;
     }
     char *key = NULL;

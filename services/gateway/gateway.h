@@ -4,7 +4,7 @@
     A handler never writes to the connection: it fills a gw_response_t,
     and server.c sends it, counts it and times it. Handlers run on the
     HTTP server's threads, several at once; what they share (cache, rate
-    limits, sessions, metrics) is safe for that.
+    limits, metrics) is safe for that.
 */
 #ifndef GATEWAY_H
 #define GATEWAY_H
@@ -23,7 +23,6 @@
 typedef struct _gw_cache_t gw_cache_t;
 typedef struct _gw_limits_t gw_limits_t;
 typedef struct _gw_metrics_t gw_metrics_t;
-typedef struct _gw_sessions_t gw_sessions_t;
 
 //  The gateway: settings read once, and the state its threads share.
 typedef struct {
@@ -35,7 +34,6 @@ typedef struct {
     gw_cache_t *cache;
     gw_limits_t *limits;
     gw_metrics_t *metrics;
-    gw_sessions_t *sessions;
 } gateway_t;
 
 //  Who made a request, once known.
@@ -136,9 +134,6 @@ int gw_identify (gateway_t *gateway, gw_request_t *request, gw_response_t *respo
 //  in by cookie and the request comes from another site's page (its
 //  Origin is not ours). Returns 0 when the request may go on, else -1.
 int gw_require_user (gateway_t *gateway, gw_request_t *request, gw_response_t *response);
-
-gw_sessions_t *gw_sessions_new (void);
-void gw_sessions_destroy (gw_sessions_t **self_p);
 
 /* ---- handlers ---- */
 

@@ -66,7 +66,6 @@ int main (int argc, char *argv[])
         .cache = gw_cache_new ((int)pb_config_int (config, PB_CONF_GATEWAY_CACHE_MS)),
         .limits = gw_limits_new (config),
         .metrics = gw_metrics_new (),
-        .sessions = gw_sessions_new (),
     };
     xmlInitParser ();
     gw_site_init ();
@@ -88,7 +87,6 @@ int main (int argc, char *argv[])
         pb_error ("%s", problem);
         status = 1;
     }
-    gw_sessions_destroy (&gateway.sessions);
     gw_metrics_destroy (&gateway.metrics);
     gw_limits_destroy (&gateway.limits);
     gw_cache_destroy (&gateway.cache);

@@ -144,6 +144,9 @@ static int s_lay_votes (gateway_t *gateway, json_t *hits, const char *user, gw_r
             json_integer (json_integer_value (json_object_get (ranked, "upvotes"))));
         json_object_set_new (hit, "voted",
                              json_boolean (json_is_true (json_object_get (ranked, "voted"))));
+        //  A paper on its own has no score yet: its trending score, then.
+        if (!json_object_get (hit, "score") && ranked)
+            json_object_set (hit, "score", json_object_get (ranked, "score"));
     }
     json_decref (by_id);
     json_decref (reply);
@@ -318,7 +321,7 @@ int gw_search (gateway_t *gateway, gw_request_t *request, gw_response_t *respons
         gw_text_arg (request, response, "sort", 16, &sort))
         return 0;
     if (!query || !query[strspn (query, " ")]) {
-        gw_error (response, 422, "missing_field", "q: the words to search for are missing");
+        gw_error (response, 400, "missing_field", "q: the words to search for are missing");
         return 0;
     }
     if (!sort || !*sort)

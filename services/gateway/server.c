@@ -69,6 +69,10 @@ void gw_error_from_reply (gw_response_t *response, const char *service, int stat
         gw_error (response, 503, "unavailable", "%s is unavailable: %s", service, message);
     else
         gw_error (response, pb_error_http_status (status), pb_error_name (status), "%s", message);
+    //  The services' limits (notify's: 5 mails an hour to an address) count
+    //  over an hour.
+    if (status == PB_E_RATE_LIMITED)
+        response->retry_after = 3600;
 }
 
 const char *gw_arg (gw_request_t *request, const char *name)
@@ -146,7 +150,7 @@ json_t *gw_body_object (gw_request_t *request, gw_response_t *response)
     }
     if (!json_is_object (json)) {
         json_decref (json);
-        gw_error (response, 422, "wrong_type", "the body must be a JSON object");
+        gw_error (response, 400, "wrong_type", "the body must be a JSON object");
         return NULL;
     }
     return json;
