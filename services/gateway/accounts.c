@@ -307,8 +307,11 @@ int gw_subscription_confirm (gateway_t *gateway, gw_request_t *request, gw_respo
                      json_pack ("{s:s,s:O,s:O}", "status", "confirmed", "email",
                                 json_object_get (reply, "email"), "subscription", reply));
         json_decref (reply);
-    } else if (html && response->status < 500)
-        s_redirect (response, "/?subscription=invalid");
+    } else if (html && response->status < 500) {
+        //  notify says "has expired" of a link that was good once.
+        bool expired = response->body && strstr (response->body, "has expired");
+        s_redirect (response, expired ? "/?subscription=expired" : "/?subscription=invalid");
+    }
     return 0;
 }
 

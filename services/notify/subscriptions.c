@@ -428,9 +428,17 @@ static int s_confirm_tx (pb_db_t *db, void *arg)
     }
     int rc = 0;
     if (PQntuples (result) != 1) {
+        //  Say which: a reader with an old link should know it was right once.
+        pb_db_params_t by_hash = {0};
+        pb_db_params_bytes (&by_hash, tx->hash, sizeof tx->hash);
+        PGresult *known =
+            pb_db_query (db, "SELECT 1 FROM subscription_request WHERE token_hash = $1", &by_hash);
+        bool expired = known && PQntuples (known) == 1;
+        PQclear (known);
         tx->code = PB_E_NOT_FOUND;
-        snprintf (tx->problem, tx->problem_size,
-                  "this confirmation link is unknown or has expired; subscribe again");
+        snprintf (tx->problem, tx->problem_size, "%s",
+                  expired ? "this confirmation link has expired; subscribe again"
+                          : "this confirmation link is unknown; subscribe again");
         rc = -1;
     } else if (s_pack_subscription (result, tx->packer)) {
         tx->code = PB_E_INTERNAL;

@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEARTBEAT_MS    200  //  the bus's heartbeat: a killed worker is gone after 600 ms
+#define HEARTBEAT_MS    500  //  the bus's heartbeat (the default): a killed worker is gone after 1.5 s
 #define BUS_WAIT_MS     3000 //  the bus's wait for a worker: longer than the gateway's timeout
 #define GATEWAY_TIMEOUT 1500 //  PAPERBUS_GATEWAY_TIMEOUT_MS
 #define POLL_MS         20   //  between two looks at something that is catching up
