@@ -445,6 +445,8 @@ ok "every index worker served some of the 30 searches"
 # complete.
 index_complete() {
     local want_list=$1 ids before after k
+    # index.get takes at most 1,000 ids; the sample holds 836 papers.
+    [ "$(wc -l <"$work/ids-db.out")" -le 1000 ] || fail "more papers than one index.get can ask for"
     ids=$(jq -R . "$work/ids-db.out" | jq -sc '{ids: .}')
     before=$(served index "$(status_json)")
     for k in 1 2 3; do
