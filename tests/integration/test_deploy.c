@@ -72,8 +72,17 @@ Test (deploy, a_worker_started_before_the_bus_says_it_waits_then_serves)
 
     char output[] = "/tmp/pbtest-deploy-health-XXXXXX";
     close (mkstemp (output));
-    cr_assert_eq (s_health ("echo", output), 0);
-    char *text = pbtest_read_file (output, NULL);
+    //  A READY the worker queued before it gave up its first socket may
+    //  register a ghost for a few heartbeats, until the bus expires it.
+    char *text = NULL;
+    for (int attempt = 0; attempt < 50; attempt++) {
+        free (text);
+        cr_assert_eq (s_health ("echo", output), 0);
+        text = pbtest_read_file (output, NULL);
+        if (strstr (text, "echo has 1 live worker"))
+            break;
+        usleep (100000);
+    }
     cr_assert (strstr (text, "echo has 1 live worker"), "health said: %s", text);
     free (text);
 
