@@ -59,6 +59,13 @@ if ! "$root/tests/browser/run.sh"; then
     echo "[FAIL] browser"
     failed=1
 fi
+# Several hosts on one machine: network namespaces (root only; otherwise it
+# prints SKIP).
+echo "== netns: test_multihost.sh"
+if ! "$root/tests/netns/test_multihost.sh"; then
+    echo "[FAIL] test_multihost.sh"
+    failed=1
+fi
 # Restarts PostgreSQL under everyone's feet, so it runs alone and last.
 run_suite restart --jobs 1
 
