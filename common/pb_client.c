@@ -38,6 +38,13 @@ void pb_client_destroy (pb_client_t **self_p)
     *self_p = NULL;
 }
 
+void pb_client_abandon (pb_client_t **self_p)
+{
+    if (self_p && *self_p)
+        zsock_set_linger ((*self_p)->socket, 0);
+    pb_client_destroy (self_p);
+}
+
 uint64_t pb_client_send (pb_client_t *self, const char *method, const void *body, size_t size)
 {
     uint64_t id = ++self->next_id;

@@ -34,6 +34,10 @@ pb_client_t *pb_client_new (pb_config_t *config);
 //  Disconnects; accepts NULL and sets *self_p to NULL.
 void pb_client_destroy (pb_client_t **self_p);
 
+//  Disconnects at once: requests not yet sent to the bus are dropped, not
+//  delivered when it comes back (after a call gave up on them). Accepts NULL.
+void pb_client_abandon (pb_client_t **self_p);
+
 //  Sends METHOD ("index.search") with BODY (msgpack). Returns the request's
 //  id (> 0), or 0 if it could not be sent.
 uint64_t pb_client_send (pb_client_t *self, const char *method, const void *body, size_t size);

@@ -71,8 +71,14 @@ static int s_connect (pb_db_t *self)
         self->conn = NULL;
     }
     zhashx_purge (self->statements);
-    const char *keywords[] = {"dbname", "application_name", "connect_timeout", NULL};
-    const char *values[] = {self->url, self->application, "5", NULL};
+    //  TCP keepalives and a user timeout, so that a query in flight when
+    //  the network to PostgreSQL goes away fails in seconds rather than
+    //  waiting out TCP's retransmissions (minutes): the process reconnects
+    //  and stays responsive. They come before the URL, which may override them.
+    const char *keywords[] = {"keepalives",       "keepalives_idle",  "keepalives_interval",
+                              "keepalives_count", "tcp_user_timeout", "dbname",
+                              "application_name", "connect_timeout",  NULL};
+    const char *values[] = {"1", "10", "3", "3", "10000", self->url, self->application, "5", NULL};
     int64_t deadline = s_now_ms () + (int64_t)self->timeout_s * 1000;
     int backoff_ms = BACKOFF_FIRST_MS;
     for (int attempt = 1;; attempt++) {

@@ -43,7 +43,7 @@ static void s_client_drop (void)
 {
     pb_client_t *client = pthread_getspecific (s_client_key);
     pthread_setspecific (s_client_key, NULL);
-    pb_client_destroy (&client);
+    pb_client_abandon (&client);
 }
 
 json_t *gw_call (gateway_t *gateway, const char *method, json_t *request, gw_response_t *response)
