@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEARTBEAT_MS    500  //  the bus's heartbeat (the default): a killed worker is gone after 1.5 s
+#define HEARTBEAT_MS    500 //  the bus's heartbeat (the default): a killed worker is gone after 1.5 s
 #define BUS_WAIT_MS     3000 //  the bus's wait for a worker: longer than the gateway's timeout
 #define GATEWAY_TIMEOUT 1500 //  PAPERBUS_GATEWAY_TIMEOUT_MS
 #define POLL_MS         20   //  between two looks at something that is catching up
@@ -105,9 +105,6 @@ static json_t *s_held_json[MAX_HELD];   //  parsed mailboxes not yet freed
 static xmlDoc *s_held_xml[MAX_HELD];    //  XML documents not yet freed
 static pid_t s_index, s_rank, s_notify; //  the service workers
 
-static void s_catcher_spawn (void);
-static void s_catcher_wait (void);
-static void s_catcher_stop (void);
 static void s_http_free (http_t **http_p);
 static void s_json_free (json_t **json_p);
 static void s_xml_free (xmlDoc **doc_p);
@@ -122,7 +119,7 @@ static void s_setup (void)
     cr_assert (mkdtemp (s_dir), "cannot make a directory for the test");
     snprintf (s_mail_dir, sizeof s_mail_dir, "%s/mail", s_dir);
     //  The mail catcher (Python) starts while the stack does.
-    s_catcher_spawn ();
+    s_catcher = pbtest_mailcatcher_spawn (s_dir, s_mail_dir, NULL);
     pbtest_stack_start (&s_stack, HEARTBEAT_MS, BUS_WAIT_MS);
     for (int i = 0; i < MAX_GATEWAYS; i++)
         s_ports[i] = pbtest_free_port ();
@@ -141,7 +138,7 @@ static void s_setup (void)
     char timeout[16];
     snprintf (timeout, sizeof timeout, "%d", GATEWAY_TIMEOUT);
     setenv ("PAPERBUS_GATEWAY_TIMEOUT_MS", timeout, 1);
-    s_catcher_wait ();
+    pbtest_mailcatcher_wait (s_catcher, s_dir);
 }
 
 static void s_teardown (void)
@@ -153,7 +150,7 @@ static void s_teardown (void)
             s_gateways[i] = 0;
         }
     pbtest_services_kill_all ();
-    s_catcher_stop ();
+    pbtest_mailcatcher_stop (&s_catcher);
     for (int i = 0; i < MAX_HELD; i++) {
         s_http_free (&s_held_http[i]);
         s_json_free (&s_held_json[i]);
@@ -349,53 +346,6 @@ static void s_assert_error (const http_t *http, long status, const char *code, c
 }
 
 /* ==== Processes ==== */
-
-static void s_catcher_spawn (void)
-{
-    char *script = pbtest_repo_path ("deploy/mailcatcher.py");
-    char ready[256], output[256], shell[320];
-    snprintf (ready, sizeof ready, "%s/smtp.port", s_dir);
-    snprintf (output, sizeof output, "%s/smtp.out", s_dir);
-    snprintf (shell, sizeof shell, "exec \"$0\" \"$@\" 2>>'%s/smtp.err'", s_dir);
-    char *argv[] = {"/bin/sh", "-c",    shell,      "/usr/bin/python3", script, "--port",
-                    "0",       "--dir", s_mail_dir, "--ready-file",     ready,  NULL};
-    s_catcher = pbtest_spawn (argv, NULL, output);
-    free (script);
-}
-
-//  Waits for the catcher's port and points the processes started
-//  afterwards at it.
-static void s_catcher_wait (void)
-{
-    char ready[256];
-    snprintf (ready, sizeof ready, "%s/smtp.port", s_dir);
-    int port = 0;
-    for (int waited = 0; waited < 15000 && port == 0; waited += POLL_MS) {
-        char *text = pbtest_read_file (ready, NULL);
-        port = text ? atoi (text) : 0;
-        free (text);
-        if (port == 0) {
-            cr_assert (pbtest_running (s_catcher), "the mail catcher exited at start");
-            zclock_sleep (POLL_MS);
-        }
-    }
-    cr_assert_gt (port, 0, "the mail catcher did not say its port within 15 s");
-    char url[64];
-    snprintf (url, sizeof url, "smtp://127.0.0.1:%d", port);
-    setenv ("PAPERBUS_SMTP_URL", url, 1);
-}
-
-static void s_catcher_stop (void)
-{
-    if (s_catcher <= 0)
-        return;
-    kill (s_catcher, SIGTERM);
-    if (pbtest_wait (s_catcher, 5000) < 0) {
-        kill (s_catcher, SIGKILL);
-        pbtest_wait (s_catcher, 5000);
-    }
-    s_catcher = 0;
-}
 
 //  Makes MS (milliseconds since 1970) the time of the processes started
 //  after the first call (rank and notify read PAPERBUS_CLOCK_FILE).

@@ -109,14 +109,13 @@ static void s_setup (void)
     setenv ("PAPERBUS_SMTP_URL", "smtp://127.0.0.1:1", 1); //  until a catcher runs
 }
 
-static void s_catcher_stop (void);
 static void s_json_free (json_t **json_p);
 static void s_events_free (sent_events_t **events_p);
 
 static void s_teardown (void)
 {
     pbtest_services_kill_all ();
-    s_catcher_stop ();
+    pbtest_mailcatcher_stop (&s_catcher);
     pbtest_answers_free_all ();
     for (int i = 0; i < MAX_HELD; i++) {
         s_json_free (&s_held_json[i]);
@@ -164,48 +163,13 @@ static int64_t s_time (const char *text)
 //  and points the notify processes started afterwards at it.
 static void s_catcher_start (const char *const *options)
 {
-    char *script = pbtest_repo_path ("deploy/mailcatcher.py");
-    char ready[256], output[256];
-    snprintf (ready, sizeof ready, "%s/smtp.port", s_dir);
-    snprintf (output, sizeof output, "%s/smtp.out", s_dir);
-    //  Through sh, for its stderr to go to a file of the test (the shell
-    //  execs, so the catcher keeps the pid).
-    char shell[320];
-    snprintf (shell, sizeof shell, "exec \"$0\" \"$@\" 2>>'%s/smtp.err'", s_dir);
-    char *argv[32] = {"/bin/sh",      "-c",  shell,   "/usr/bin/python3", script,  "--port",  "0",
-                      "--ready-file", ready, "--dir", s_mail_dir,         "--log", s_mail_log};
-    size_t argc = 13;
-    for (size_t i = 0; options && options[i] && argc < 31; i++)
-        argv[argc++] = (char *)options[i];
-    argv[argc] = NULL;
-    s_catcher = pbtest_spawn (argv, NULL, output);
-    free (script);
-    int port = 0;
-    for (int waited = 0; waited < 15000 && port == 0; waited += POLL_MS) {
-        char *text = pbtest_read_file (ready, NULL);
-        port = text ? atoi (text) : 0;
-        free (text);
-        if (port == 0) {
-            cr_assert (pbtest_running (s_catcher), "the mail catcher exited at start");
-            zclock_sleep (POLL_MS);
-        }
-    }
-    cr_assert_gt (port, 0, "the mail catcher did not say its port within 15 s");
-    char url[64];
-    snprintf (url, sizeof url, "smtp://127.0.0.1:%d", port);
-    setenv ("PAPERBUS_SMTP_URL", url, 1);
-}
-
-static void s_catcher_stop (void)
-{
-    if (s_catcher <= 0)
-        return;
-    kill (s_catcher, SIGTERM);
-    if (pbtest_wait (s_catcher, 5000) < 0) {
-        kill (s_catcher, SIGKILL);
-        pbtest_wait (s_catcher, 5000);
-    }
-    s_catcher = 0;
+    const char *all[32] = {"--log", s_mail_log};
+    size_t count = 2;
+    for (size_t i = 0; options && options[i] && count < 31; i++)
+        all[count++] = options[i];
+    all[count] = NULL;
+    s_catcher = pbtest_mailcatcher_spawn (s_dir, s_mail_dir, all);
+    pbtest_mailcatcher_wait (s_catcher, s_dir);
 }
 
 //  How many mails the catcher has stored (.eml files).

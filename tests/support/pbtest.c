@@ -361,3 +361,60 @@ void pbtest_services_kill_all (void)
             s_service_workers[i] = 0;
         }
 }
+
+/* ==== The mail catcher ==== */
+
+pid_t pbtest_mailcatcher_spawn (const char *work_dir, const char *mail_dir,
+                                const char *const *options)
+{
+    char *script = pbtest_repo_path ("deploy/mailcatcher.py");
+    char ready[4200], output[4200], shell[4300];
+    snprintf (ready, sizeof ready, "%s/smtp.port", work_dir);
+    snprintf (output, sizeof output, "%s/smtp.out", work_dir);
+    //  Through sh, for its stderr to go to a file of the test (the shell
+    //  execs, so the catcher keeps the pid).
+    snprintf (shell, sizeof shell, "exec \"$0\" \"$@\" 2>>'%s/smtp.err'", work_dir);
+    char *argv[32] = {"/bin/sh",      "-c",  shell,   "/usr/bin/python3", script, "--port", "0",
+                      "--ready-file", ready, "--dir", (char *)mail_dir};
+    size_t argc = 11;
+    for (size_t i = 0; options && options[i] && argc < 31; i++)
+        argv[argc++] = (char *)options[i];
+    argv[argc] = NULL;
+    unlink (ready);
+    pid_t pid = pbtest_spawn (argv, NULL, output);
+    free (script);
+    return pid;
+}
+
+int pbtest_mailcatcher_wait (pid_t pid, const char *work_dir)
+{
+    char ready[4200];
+    snprintf (ready, sizeof ready, "%s/smtp.port", work_dir);
+    int port = 0;
+    for (int waited = 0; waited < 15000 && port == 0; waited += 20) {
+        char *text = pbtest_read_file (ready, NULL);
+        port = text ? atoi (text) : 0;
+        free (text);
+        if (port == 0) {
+            cr_assert (pbtest_running (pid), "the mail catcher exited at start");
+            usleep (20000);
+        }
+    }
+    cr_assert_gt (port, 0, "the mail catcher did not say its port within 15 s");
+    char url[64];
+    snprintf (url, sizeof url, "smtp://127.0.0.1:%d", port);
+    setenv ("PAPERBUS_SMTP_URL", url, 1);
+    return port;
+}
+
+void pbtest_mailcatcher_stop (pid_t *pid)
+{
+    if (*pid <= 0)
+        return;
+    kill (*pid, SIGTERM);
+    if (pbtest_wait (*pid, 5000) < 0) {
+        kill (*pid, SIGKILL);
+        pbtest_wait (*pid, 5000);
+    }
+    *pid = 0;
+}

@@ -99,4 +99,19 @@ void pbtest_service_forget (pid_t pid);
 //  Kills every service worker started and not yet stopped: for teardowns.
 void pbtest_services_kill_all (void);
 
+//  Starts the development mail catcher (deploy/mailcatcher.py) on a free
+//  port, keeping mails in MAIL_DIR and its port, output and errors in files
+//  of WORK_DIR, with OPTIONS more (NULL-terminated; NULL for none). Returns
+//  its pid at once: start other processes, then pbtest_mailcatcher_wait.
+pid_t pbtest_mailcatcher_spawn (const char *work_dir, const char *mail_dir,
+                                const char *const *options);
+
+//  Waits (up to 15 s) for the catcher PID of WORK_DIR to say its port, and
+//  points the processes started afterwards at it (PAPERBUS_SMTP_URL).
+//  Returns the port.
+int pbtest_mailcatcher_wait (pid_t pid, const char *work_dir);
+
+//  Stops the catcher *PID (if any) and sets it to 0.
+void pbtest_mailcatcher_stop (pid_t *pid);
+
 #endif
