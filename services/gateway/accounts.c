@@ -194,10 +194,15 @@ int gw_session_get (gateway_t *gateway, gw_request_t *request, gw_response_t *re
 
 int gw_session_close (gateway_t *gateway, gw_request_t *request, gw_response_t *response)
 {
+    //  What authenticates the request is closed: the session of the cookie,
+    //  or the API token of the Authorization header (how a script revokes it).
+    const char *authorization = gw_header (request, MHD_HTTP_HEADER_AUTHORIZATION);
+    bool by_cookie = !(authorization && strncasecmp (authorization, "Bearer ", 7) == 0);
     const char *credential =
-        MHD_lookup_connection_value (request->connection, MHD_COOKIE_KIND, COOKIE);
+        by_cookie ? MHD_lookup_connection_value (request->connection, MHD_COOKIE_KIND, COOKIE)
+                  : authorization + 7;
     if (credential && *credential && strlen (credential) <= CREDENTIAL_MAX) {
-        if (!s_same_origin (gateway, request)) {
+        if (by_cookie && !s_same_origin (gateway, request)) {
             gw_error (response, 403, "forbidden",
                       "a request from another site's page cannot use your session");
             return 0;

@@ -1323,6 +1323,17 @@ Test (gateway, api_tokens_vote_by_bearer_and_cookie_votes_from_other_origins_are
     s_http_free (&http);
     http = s_vote (HOSTILE_ID, false, REQUEST (.bearer = token, .origin = EVIL_ORIGIN), 200);
     s_http_free (&http);
+    //  A script revokes its token: it votes no more, and the browser's
+    //  session it was made from stays open.
+    http = s_request (REQUEST (.method = "DELETE", .path = "/api/session", .bearer = token));
+    cr_assert_eq (http->status, 204, "DELETE /api/session by bearer: %s", s_describe (http));
+    s_http_free (&http);
+    http = s_vote (HOSTILE_ID, true, REQUEST (.bearer = token), 401);
+    s_http_free (&http);
+    http = s_request (REQUEST (.path = "/api/session", .cookie = cookie));
+    cr_assert_eq (http->status, 200, "the browser's session after revoking a token: %s",
+                  s_describe (http));
+    s_http_free (&http);
 }
 
 /* ==== Subscriptions ==== */
