@@ -112,3 +112,25 @@ int pb_json_to_msgpack (const json_t *json, msgpack_packer *packer)
     }
     return -1;
 }
+
+json_t *pb_json_ranked_hit (json_t *ranked, json_t *paper)
+{
+    json_t *hit = json_object ();
+    json_object_set (hit, "id", json_object_get (ranked, "id"));
+    if (paper) {
+        json_object_set (hit, "title", json_object_get (paper, "title"));
+        json_object_set (hit, "authors", json_object_get (paper, "authors"));
+        json_object_set (hit, "categories", json_object_get (paper, "categories"));
+        //  Version 1's day, else the listing day.
+        const char *day = json_string_value (json_object_get (paper, "published"));
+        if (!day)
+            day = json_string_value (json_object_get (paper, "listed"));
+        if (day)
+            json_object_set_new (hit, "published", json_stringn (day, strnlen (day, 10)));
+    }
+    json_object_set (hit, "score", json_object_get (ranked, "score"));
+    json_object_set (hit, "upvotes", json_object_get (ranked, "upvotes"));
+    if (json_object_get (ranked, "voted"))
+        json_object_set (hit, "voted", json_object_get (ranked, "voted"));
+    return hit;
+}

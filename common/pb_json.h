@@ -16,4 +16,11 @@ json_t *pb_json_from_msgpack (const void *data, size_t size, size_t max_frame, c
 //  Packs JSON as msgpack (integers as ints, reals as float64). Returns 0.
 int pb_json_to_msgpack (const json_t *json, msgpack_packer *packer);
 
+//  A paper of a list (RANKED: a ranked_paper of rank.top or rank.votes) as
+//  a search hit, with what the index holds of it (PAPER: an indexed_paper,
+//  or NULL): id, title, authors, categories, published (the day), score,
+//  upvotes, and voted when RANKED says. The one shape of a listed paper,
+//  for `paperctl trending --json` and the gateway. Returns a new reference.
+json_t *pb_json_ranked_hit (json_t *ranked, json_t *paper);
+
 #endif

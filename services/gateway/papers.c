@@ -9,6 +9,7 @@
 #include "cache.h"
 #include "gateway.h"
 #include "metrics.h"
+#include "pb_json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -54,16 +55,6 @@ static json_t *s_index_papers (gateway_t *gateway, json_t *ids, gw_response_t *r
     return by_id;
 }
 
-//  The day a paper appeared, for lists: version 1's, else its listing day.
-static void s_set_day (json_t *hit, json_t *paper)
-{
-    const char *day = json_string_value (json_object_get (paper, "published"));
-    if (!day)
-        day = json_string_value (json_object_get (paper, "listed"));
-    if (day)
-        json_object_set_new (hit, "published", json_stringn (day, strnlen (day, 10)));
-}
-
 //  The start of ABSTRACT for a card in a list: about EXCERPT_BYTES, cut
 //  after a word, HTML-escaped like the index's search snippets (which
 //  take this field's place in search results).
@@ -99,22 +90,13 @@ static json_t *s_excerpt (const char *abstract)
 }
 
 //  A hit for a ranked paper (id, upvotes, score) and what the index has of
-//  it (NULL when it has nothing).
+//  it (NULL when it has nothing), with an excerpt of its abstract.
 static json_t *s_ranked_hit (json_t *ranked, json_t *paper)
 {
-    json_t *hit = json_object ();
-    json_object_set (hit, "id", json_object_get (ranked, "id"));
-    if (paper) {
-        json_object_set (hit, "title", json_object_get (paper, "title"));
-        json_object_set (hit, "authors", json_object_get (paper, "authors"));
-        json_object_set (hit, "categories", json_object_get (paper, "categories"));
-        s_set_day (hit, paper);
-        const char *abstract = json_string_value (json_object_get (paper, "abstract"));
-        if (abstract && *abstract)
-            json_object_set_new (hit, "snippet", s_excerpt (abstract));
-    }
-    json_object_set (hit, "score", json_object_get (ranked, "score"));
-    json_object_set (hit, "upvotes", json_object_get (ranked, "upvotes"));
+    json_t *hit = pb_json_ranked_hit (ranked, paper);
+    const char *abstract = json_string_value (json_object_get (paper, "abstract"));
+    if (abstract && *abstract)
+        json_object_set_new (hit, "snippet", s_excerpt (abstract));
     json_object_set (hit, "voted", json_false ());
     return hit;
 }

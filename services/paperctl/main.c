@@ -352,29 +352,6 @@ static json_t *s_call_json (pb_config_t *config, const char *method, json_t *req
     return json;
 }
 
-//  A ranked paper as a search hit (PAPER, from index.get, may be NULL)
-//  with its upvotes.
-static json_t *s_ranked_hit (json_t *ranked, json_t *paper)
-{
-    json_t *hit = json_object ();
-    json_object_set (hit, "id", json_object_get (ranked, "id"));
-    if (paper) {
-        json_object_set (hit, "title", json_object_get (paper, "title"));
-        json_object_set (hit, "authors", json_object_get (paper, "authors"));
-        json_object_set (hit, "categories", json_object_get (paper, "categories"));
-        const char *day = json_string_value (json_object_get (paper, "published"));
-        if (!day)
-            day = json_string_value (json_object_get (paper, "listed"));
-        if (day)
-            json_object_set_new (hit, "published", json_stringn (day, strnlen (day, 10)));
-    }
-    json_object_set (hit, "score", json_object_get (ranked, "score"));
-    json_object_set (hit, "upvotes", json_object_get (ranked, "upvotes"));
-    if (json_object_get (ranked, "voted"))
-        json_object_set (hit, "voted", json_object_get (ranked, "voted"));
-    return hit;
-}
-
 static void s_print_ranked (json_t *hits, size_t offset)
 {
     size_t i;
@@ -461,7 +438,7 @@ static int s_trending_command (pb_config_t *config, int argc, char **argv)
                             candidate) if (json_equal (json_object_get (candidate, "id"),
                                                        json_object_get (paper, "id"))) found =
             candidate;
-        json_array_append_new (hits, s_ranked_hit (paper, found));
+        json_array_append_new (hits, pb_json_ranked_hit (paper, found));
     }
     json_t *out = json_object ();
     json_object_set (out, "window", json_object_get (top, "window"));

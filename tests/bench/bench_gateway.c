@@ -113,16 +113,6 @@ static load_t s_wrk (const char *url, const char *script)
                     pbbench_median (p99, RUNS), errors};
 }
 
-//  A connection string for DATABASE on the server of URL.
-static char *s_database_url (const char *url)
-{
-    const char *slash = strrchr (url, '/');
-    char *result = NULL;
-    if (asprintf (&result, "%.*s/%s", (int)(slash - url), url, DATABASE) < 0)
-        return NULL;
-    return result;
-}
-
 //  Casts VOTES votes on the first VOTED_PAPERS papers, heavy-tailed so
 //  the lists have an order: paper i gets about VOTES / (i + 1) / H votes.
 static long s_cast_votes (pb_config_t *config, pbbench_paper_t *papers, size_t count)
@@ -261,7 +251,7 @@ int main (void)
         return 1;
     }
     pb_db_destroy (&admin);
-    char *database_url = s_database_url (url);
+    char *database_url = pbbench_database_url (url, DATABASE);
     char database[4200];
     snprintf (database, sizeof database, "PAPERBUS_DATABASE_URL=%s", database_url);
     setenv ("PAPERBUS_DATABASE_URL", database_url, 1);

@@ -113,9 +113,8 @@ static int64_t s_bus_status (pb_client_t *client, const char *service, int64_t *
         pb_arena_t *arena = pb_arena_new ();
         pb_status_reply_t status;
         pb_codec_error_t error;
-        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
-                       zframe_size (reply.body), &pb_status_reply_schema, &status, arena,
-                       &error) == 0) {
+        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body), zframe_size (reply.body),
+                       &pb_status_reply_schema, &status, arena, &error) == 0) {
             live = 0;
             const pb_service_status_t *services = status.services.items;
             for (uint32_t i = 0; i < status.services.count; i++)
@@ -147,16 +146,6 @@ static int s_wait_workers (pb_client_t *client, const char *service, int64_t cou
 }
 
 /* ==== The database ==== */
-
-//  The URL of database NAME on the server of URL.
-static char *s_url_of (const char *url, const char *name)
-{
-    const char *slash = strrchr (url, '/');
-    size_t keep = slash ? (size_t)(slash - url) : strlen (url);
-    char *out = malloc (keep + strlen (name) + 2);
-    sprintf (out, "%.*s/%s", (int)keep, url, name);
-    return out;
-}
 
 static char *s_ready_value (pb_db_t *db, const char *name)
 {
@@ -270,10 +259,11 @@ static bool s_author_ok (const char *author)
 static bool s_stopword (const char *word)
 {
     static const char *const words[] = {
-        "about", "after", "against", "among", "based", "between", "beyond", "could", "every",
-        "from", "their", "these", "through", "towards", "toward", "using", "under", "which",
-        "while", "with", "within", "without", "where", "when", "what", "other", "into", "over",
-        "more", "than", "that", "this", "your", "does", "via", "the", "and", "for", "are", NULL};
+        "about", "after", "against", "among", "based",   "between", "beyond", "could",
+        "every", "from",  "their",   "these", "through", "towards", "toward", "using",
+        "under", "which", "while",   "with",  "within",  "without", "where",  "when",
+        "what",  "other", "into",    "over",  "more",    "than",    "that",   "this",
+        "your",  "does",  "via",     "the",   "and",     "for",     "are",    NULL};
     for (const char *const *w = words; *w; w++)
         if (strcmp (word, *w) == 0)
             return true;
@@ -384,29 +374,27 @@ static int s_make_subscribers (pb_db_t *db, size_t count)
                 const pbbench_paper_t *other = paper->category_count > 1 && s_below (&state, 2)
                                                    ? paper
                                                    : &papers[s_below (&state, paper_count)];
-                const char *second = other == paper ? other->categories[1]
+                const char *second = other == paper          ? other->categories[1]
                                      : other->category_count ? other->categories[0]
                                                              : "";
                 bool taken = false;
                 size_t index;
                 json_t *item;
-                json_array_foreach (categories, index, item)
-                    taken = taken || strcmp (json_string_value (item), second) == 0;
+                json_array_foreach (categories, index, item) taken =
+                    taken || strcmp (json_string_value (item), second) == 0;
                 if (!taken && s_category_ok (second))
                     json_array_append_new (categories, json_string (second));
             }
             if (json_array_size (categories) == 0)
                 json_array_append_new (categories, json_string ("cs.CV"));
-        }
-        else if (kind < 65) {
+        } else if (kind < 65) {
             size_t how = s_below (&state, 100);
             if (how < 40 && query_count) {
                 snprintf (query, sizeof query, "%s", queries[s_below (&state, query_count)]);
                 if (s_below (&state, 100) < 30)
-                    json_array_append_new (categories,
-                                           json_string (s_cs_category (papers, paper_count, &state)));
-            }
-            else {
+                    json_array_append_new (
+                        categories, json_string (s_cs_category (papers, paper_count, &state)));
+            } else {
                 //  Words or a phrase of a random title, sometimes in its category.
                 const pbbench_paper_t *paper = NULL;
                 char words[40][32];
@@ -423,11 +411,9 @@ static int s_make_subscribers (pb_db_t *db, size_t count)
                     if (word_count > 1 && s_below (&state, 2)) {
                         size_t second = (first + 1 + s_below (&state, word_count - 1)) % word_count;
                         snprintf (query, sizeof query, "%s %s", words[first], words[second]);
-                    }
-                    else
+                    } else
                         snprintf (query, sizeof query, "%s", words[first]);
-                }
-                else {
+                } else {
                     size_t pairs[40], pair_count = 0;
                     for (size_t w = 1; w < word_count; w++)
                         if (adjacent[w])
@@ -435,16 +421,14 @@ static int s_make_subscribers (pb_db_t *db, size_t count)
                     if (pair_count) {
                         size_t w = pairs[s_below (&state, pair_count)];
                         snprintf (query, sizeof query, "\"%s %s\"", words[w - 1], words[w]);
-                    }
-                    else
+                    } else
                         snprintf (query, sizeof query, "%s", words[0]);
                 }
                 if (paper && paper->category_count && s_category_ok (paper->categories[0]) &&
                     s_below (&state, 100) < 30)
                     json_array_append_new (categories, json_string (paper->categories[0]));
             }
-        }
-        else if (kind < 75) {
+        } else if (kind < 75) {
             size_t wanted = s_below (&state, 100) < 20 ? 2 : 1;
             for (int attempt = 0; attempt < 200 && json_array_size (authors) < wanted; attempt++) {
                 const pbbench_paper_t *paper = &papers[s_below (&state, paper_count)];
@@ -457,8 +441,7 @@ static int s_make_subscribers (pb_db_t *db, size_t count)
             }
             if (json_array_size (authors) == 0)
                 json_array_append_new (authors, json_string ("Yann LeCun"));
-        }
-        else
+        } else
             trending = 5 + (int)s_below (&state, 16);
         if (kind < 75 && s_below (&state, 100) < 20)
             trending = s_below (&state, 2) ? 5 : 10;
@@ -527,8 +510,8 @@ static int s_prepare_database (pb_db_t *main_db, pb_client_t *client, const char
         pb_db_destroy (&db);
         return -1;
     }
-    snprintf (subscribers_signature, sizeof subscribers_signature, "%s; %zu subscribers; %s",
-              MIX, s_population, papers_signature);
+    snprintf (subscribers_signature, sizeof subscribers_signature, "%s; %zu subscribers; %s", MIX,
+              s_population, papers_signature);
     int rc = 0;
     char *papers = s_ready_value (db, "papers");
     if (!papers || strcmp (papers, papers_signature) != 0) {
@@ -558,8 +541,7 @@ static int s_prepare_database (pb_db_t *main_db, pb_client_t *client, const char
 
 //  Votes on VOTED_PAPERS papers (heavy-tailed: the first a few hundred,
 //  most a few) and Hugging Face upvotes for SIGNALLED_PAPERS, through rank.
-static int s_cast_votes (pb_db_t *db, pb_client_t *client, size_t *votes_cast,
-                         size_t *signals_sent)
+static int s_cast_votes (pb_db_t *db, pb_client_t *client, size_t *votes_cast, size_t *signals_sent)
 {
     PGresult *result = pb_db_query (db, "SELECT id FROM paper ORDER BY id", NULL);
     int rows = result ? PQntuples (result) : 0;
@@ -585,11 +567,11 @@ static int s_cast_votes (pb_db_t *db, pb_client_t *client, size_t *votes_cast,
                 pb_encode (&pb_vote_request_schema, &request, &packer);
                 sent += pb_client_send (client, "rank.vote", body.data, body.size) > 0;
             }
-        }
-        else {
+        } else {
             msgpack_sbuffer_clear (&body);
             msgpack_packer_init (&packer, &body, msgpack_sbuffer_write);
-            pb_signal_observed_t signal = {.paper = pb_str (paper), .source = pb_str ("hf"),
+            pb_signal_observed_t signal = {.paper = pb_str (paper),
+                                           .source = pb_str ("hf"),
                                            .value = 5 + 200.0 / (p - VOTED_PAPERS + 1)};
             pb_encode (&pb_signal_observed_schema, &signal, &packer);
             sent += pb_client_send (client, "rank.signal", body.data, body.size) > 0;
@@ -632,8 +614,8 @@ static int s_trending_count (pb_client_t *client)
         pb_arena_t *arena = pb_arena_new ();
         pb_top_reply_t top;
         pb_codec_error_t error;
-        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
-                       zframe_size (reply.body), &pb_top_reply_schema, &top, arena, &error) == 0)
+        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body), zframe_size (reply.body),
+                       &pb_top_reply_schema, &top, arena, &error) == 0)
             count = (int)top.papers.count;
         pb_arena_destroy (&arena);
     }
@@ -735,11 +717,11 @@ static size_t s_distinct_searches (const subscriber_t *subscribers, size_t count
 typedef struct {
     pb_config_t *config;
     const subscriber_t *subscribers;
-    const size_t *order;       //  positions of the subscribers to compose
-    size_t count;              //  of order
-    size_t first, step;        //  this thread takes order[first], order[first + step], ...
-    bool forget;               //  the baseline: forget every answer before each digest
-    const char *since;         //  papers from this day on, NULL for a first digest
+    const size_t *order; //  positions of the subscribers to compose
+    size_t count;        //  of order
+    size_t first, step;  //  this thread takes order[first], order[first + step], ...
+    bool forget;         //  the baseline: forget every answer before each digest
+    const char *since;   //  papers from this day on, NULL for a first digest
     const subscriptions_key_t *key;
     pthread_barrier_t *barrier;
     //  What it did
@@ -751,8 +733,7 @@ typedef struct {
 //  One digest, as sender.c's s_compose_digest makes it (less the look-up
 //  of papers sent before: none were). Returns 1 composed, 0 empty, -1 failed.
 static int s_compose_one (compose_job_t *job, digest_source_t *source, const subscriber_t *s,
-                          const char *period, int64_t now_ms, pb_arena_t *arena,
-                          message_t *message)
+                          const char *period, int64_t now_ms, pb_arena_t *arena, message_t *message)
 {
     digest_interest_t interest = {
         .query = s->query,
@@ -813,9 +794,9 @@ static int s_compose_one (compose_job_t *job, digest_source_t *source, const sub
         return 0;
     char token[SUBSCRIPTIONS_TOKEN_MAX];
     subscriptions_unsubscribe_token (job->key, s->id, s->email, token);
-    char *described = subscriptions_describe (s->query, (const char *const *)s->categories,
-                                              s->category_count, (const char *const *)s->authors,
-                                              s->author_count);
+    char *described =
+        subscriptions_describe (s->query, (const char *const *)s->categories, s->category_count,
+                                (const char *const *)s->authors, s->author_count);
     //  The Message-ID as sender.c makes it.
     char text[64], hex[17], message_id[160];
     int length = snprintf (text, sizeof text, "message-id %lld", (long long)s->id);
@@ -868,8 +849,8 @@ static void *s_compose_thread (void *arg)
     for (size_t i = job->first; i < job->count; i += job->step) {
         if (job->forget)
             digest_source_forget (source);
-        int composed = s_compose_one (job, source, &job->subscribers[job->order[i]], period,
-                                      now_ms, arena, &message);
+        int composed = s_compose_one (job, source, &job->subscribers[job->order[i]], period, now_ms,
+                                      arena, &message);
         job->digests += composed == 1;
         job->empty += composed == 0;
         job->failed += composed < 0;
@@ -905,9 +886,15 @@ static composed_t s_compose (pb_config_t *config, pb_client_t *status_client,
     s_bus_status (status_client, "index", &index_before);
     s_bus_status (status_client, "rank", &rank_before);
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (compose_job_t){.config = config, .subscribers = subscribers, .order = order,
-                                  .count = count, .first = (size_t)t, .step = (size_t)threads,
-                                  .forget = forget, .since = since, .key = key,
+        jobs[t] = (compose_job_t){.config = config,
+                                  .subscribers = subscribers,
+                                  .order = order,
+                                  .count = count,
+                                  .first = (size_t)t,
+                                  .step = (size_t)threads,
+                                  .forget = forget,
+                                  .since = since,
+                                  .key = key,
                                   .barrier = &barrier};
         pthread_create (&ids[t], NULL, s_compose_thread, &jobs[t]);
     }
@@ -946,7 +933,7 @@ typedef struct {
     pthread_t thread;
     atomic_long messages;
     atomic_llong bytes;
-    atomic_long unknown; //  mails to an address not of the bench
+    atomic_long unknown;  //  mails to an address not of the bench
     atomic_int *received; //  per subscriber number
     size_t capacity;      //  of received
 } sink_t;
@@ -1011,40 +998,33 @@ static void *s_sink_connection (void *arg)
                             atomic_fetch_add (&sink->unknown, 1);
                     recipient_count = 0;
                     s_reply (fd, "250 2.0.0 OK\r\n");
-                }
-                else
+                } else
                     message_bytes += length;
-            }
-            else if (s_command (line, length, "EHLO"))
+            } else if (s_command (line, length, "EHLO"))
                 s_reply (fd, "250-sink\r\n250-8BITMIME\r\n250 SIZE 52428800\r\n");
             else if (s_command (line, length, "HELO"))
                 s_reply (fd, "250 sink\r\n");
             else if (s_command (line, length, "MAIL")) {
                 recipient_count = 0;
                 s_reply (fd, "250 2.1.0 OK\r\n");
-            }
-            else if (s_command (line, length, "RCPT")) {
+            } else if (s_command (line, length, "RCPT")) {
                 const char *at = memmem (line, length, "<bench", 6);
                 if (recipient_count < 16)
                     recipients[recipient_count++] = at ? strtol (at + 6, NULL, 10) : -1;
                 s_reply (fd, "250 2.1.5 OK\r\n");
-            }
-            else if (s_command (line, length, "DATA")) {
+            } else if (s_command (line, length, "DATA")) {
                 data = true;
                 message_bytes = 0;
                 s_reply (fd, "354 End data with <CR><LF>.<CR><LF>\r\n");
-            }
-            else if (s_command (line, length, "RSET")) {
+            } else if (s_command (line, length, "RSET")) {
                 recipient_count = 0;
                 s_reply (fd, "250 2.0.0 OK\r\n");
-            }
-            else if (s_command (line, length, "NOOP"))
+            } else if (s_command (line, length, "NOOP"))
                 s_reply (fd, "250 2.0.0 OK\r\n");
             else if (s_command (line, length, "QUIT")) {
                 s_reply (fd, "221 2.0.0 Bye\r\n");
                 quit = true;
-            }
-            else
+            } else
                 s_reply (fd, "502 5.5.2 Command not implemented\r\n");
         }
         memmove (buffer, buffer + start, used - start);
@@ -1142,15 +1122,15 @@ static void s_reset_mail (pb_db_t *db, bool daily)
 }
 
 typedef struct {
-    double seconds;      //  from queueing to the last job done
-    double queue_s;      //  notify.run's answer (the jobs inserted)
-    int64_t expected;    //  jobs queued
+    double seconds;   //  from queueing to the last job done
+    double queue_s;   //  notify.run's answer (the jobs inserted)
+    int64_t expected; //  jobs queued
     int64_t sent, empty, failed, other;
-    long delivered;      //  mails the server took
-    long long bytes;     //  their bytes
-    bool status_agrees;  //  notify.status {run} says the run is over, with these counts
-    int64_t doubled;     //  subscribers mailed more than once
-    int64_t missing;     //  sent jobs whose subscriber got no mail
+    long delivered;     //  mails the server took
+    long long bytes;    //  their bytes
+    bool status_agrees; //  notify.status {run} says the run is over, with these counts
+    int64_t doubled;    //  subscribers mailed more than once
+    int64_t missing;    //  sent jobs whose subscriber got no mail
     bool ok;
 } piped_t;
 
@@ -1209,9 +1189,8 @@ static bool s_status_agrees (pb_client_t *client, int64_t run, const piped_t *ou
         pb_arena_t *arena = pb_arena_new ();
         pb_notify_status_reply_t status;
         pb_codec_error_t error;
-        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body),
-                       zframe_size (reply.body), &pb_notify_status_reply_schema, &status, arena,
-                       &error) == 0)
+        if (pb_decode (zframe_data (reply.body), zframe_size (reply.body), zframe_size (reply.body),
+                       &pb_notify_status_reply_schema, &status, arena, &error) == 0)
             agrees = status.run_done && status.queued == 0 && status.retrying == 0 &&
                      status.sent == out->sent && status.empty == out->empty;
         pb_arena_destroy (&arena);
@@ -1269,13 +1248,11 @@ static piped_t s_pipeline (pb_db_t *db, pb_client_t *client, int processes, int 
                                arena, &error) == 0)
                     run = answer.run;
                 pb_arena_destroy (&arena);
-            }
-            else
+            } else
                 fprintf (stderr, "bench_notify: notify.run: %s\n", reply.error);
             pb_reply_reset (&reply);
             msgpack_sbuffer_destroy (&body);
-        }
-        else {
+        } else {
             //  Every (population / subset)th subscriber, queued as the
             //  scheduler queues them.
             pb_db_params_t params = {0};
@@ -1369,7 +1346,7 @@ static pid_t s_catcher_start (const char *directory, int *port)
     snprintf (ready, sizeof ready, "%s/port", directory);
     unlink (ready);
     char *argv[] = {"/usr/bin/python3", script, "--port", "0", "--dir", mail,
-                    "--ready-file", ready, NULL};
+                    "--ready-file",     ready,  NULL};
     pid_t pid = pbbench_spawn ("/usr/bin/python3", argv, NULL);
     for (int attempt = 0; attempt < 300; attempt++) {
         FILE *file = fopen (ready, "r");
@@ -1418,8 +1395,8 @@ typedef struct {
 } compose_case_t;
 
 static const compose_case_t s_compose_cases[] = {
-    {false, true, 1, true}, {false, false, 1, true}, {false, false, 1, false},
-    {false, false, 4, false}, {true, true, 1, true}, {true, false, 1, false},
+    {false, true, 1, true},   {false, false, 1, true}, {false, false, 1, false},
+    {false, false, 4, false}, {true, true, 1, true},   {true, false, 1, false},
     {true, false, 4, false},
 };
 #define COMPOSE_CASES (sizeof s_compose_cases / sizeof s_compose_cases[0])
@@ -1450,8 +1427,9 @@ static void s_print_compose_row (const compose_case_t *how, const composed_t *ru
         busy = 1;
     printf ("| %s | %s | %d | %zu | %zu | %.2f | **%.0f** | %.2f | %lld / %lld | %.0f%%, %.0f%%, "
             "%.0f%% |\n",
-            how->daily ? "daily" : "first", how->forget ? "baseline: forgotten before each digest"
-                                                        : "as senders do: kept through the run",
+            how->daily ? "daily" : "first",
+            how->forget ? "baseline: forgotten before each digest"
+                        : "as senders do: kept through the run",
             how->threads, t->composed, t->digests, seconds, rate, rate / baseline_rate,
             (long long)t->index_requests, (long long)t->rank_requests,
             100 * (double)t->candidates_ns / busy, 100 * (double)t->papers_ns / busy,
@@ -1472,16 +1450,16 @@ int main (void)
     s_population = getenv ("PAPERBUS_BENCH_NOTIFY_SUBSCRIBERS")
                        ? strtoul (getenv ("PAPERBUS_BENCH_NOTIFY_SUBSCRIBERS"), NULL, 10)
                        : SUBSCRIBERS;
-    s_runs = getenv ("PAPERBUS_BENCH_NOTIFY_RUNS") ? atoi (getenv ("PAPERBUS_BENCH_NOTIFY_RUNS"))
-                                                   : RUNS;
-    int port = getenv ("PAPERBUS_BENCH_NOTIFY_PORT") ? atoi (getenv ("PAPERBUS_BENCH_NOTIFY_PORT"))
-                                                     : 5661;
+    s_runs =
+        getenv ("PAPERBUS_BENCH_NOTIFY_RUNS") ? atoi (getenv ("PAPERBUS_BENCH_NOTIFY_RUNS")) : RUNS;
+    int port =
+        getenv ("PAPERBUS_BENCH_NOTIFY_PORT") ? atoi (getenv ("PAPERBUS_BENCH_NOTIFY_PORT")) : 5661;
     if (s_population < 100 || s_runs < 1 || s_runs > 15 || port < 1024 || port > 65000) {
         fprintf (stderr, "bench_notify: bad PAPERBUS_BENCH_NOTIFY_* setting\n");
         return 1;
     }
     s_parts = getenv ("PAPERBUS_BENCH_NOTIFY_PARTS") ?: "123";
-    s_database_url = s_url_of (url, DATABASE);
+    s_database_url = pbbench_database_url (url, DATABASE);
     static char endpoints[3][64], database[700];
     snprintf (endpoints[0], sizeof endpoints[0], "PAPERBUS_BUS_REQUESTS=tcp://127.0.0.1:%d", port);
     snprintf (endpoints[1], sizeof endpoints[1], "PAPERBUS_BUS_EVENTS_IN=tcp://127.0.0.1:%d",
@@ -1588,10 +1566,10 @@ int main (void)
         for (size_t c = 0; c < COMPOSE_CASES; c++) {
             const compose_case_t *how = &s_compose_cases[c];
             fprintf (stderr, "bench_notify: composing, run %d, case %zu\n", run + 1, c + 1);
-            composed[c][run] = s_compose (
-                config, client, subscribers, how->subset ? subset : all,
-                how->subset ? subset_count : subscriber_count, how->threads, how->forget,
-                how->daily ? since : NULL, &key);
+            composed[c][run] =
+                s_compose (config, client, subscribers, how->subset ? subset : all,
+                           how->subset ? subset_count : subscriber_count, how->threads, how->forget,
+                           how->daily ? since : NULL, &key);
         }
 
     //  2. The pipeline, to the sink
@@ -1608,13 +1586,13 @@ int main (void)
                 continue;
             fprintf (stderr, "bench_notify: pipeline, run %d, %s, %d×%d senders\n", run + 1,
                      how->daily ? "daily" : "first digests", how->processes, how->senders);
-            piped[c][run] = s_pipeline (db, client, how->processes, how->senders, sink.port,
-                                        &sink, 0, how->daily);
+            piped[c][run] = s_pipeline (db, client, how->processes, how->senders, sink.port, &sink,
+                                        0, how->daily);
         }
 
     //  3. The mail catcher, beside the sink, on fewer subscribers
-    size_t catcher_population = s_population < CATCHER_SUBSCRIBERS ? s_population
-                                                                   : CATCHER_SUBSCRIBERS;
+    size_t catcher_population =
+        s_population < CATCHER_SUBSCRIBERS ? s_population : CATCHER_SUBSCRIBERS;
     char directory[] = "/tmp/bench-notify-XXXXXX";
     bool have_directory = mkdtemp (directory) != NULL;
     static piped_t caught[4][15];
@@ -1635,8 +1613,8 @@ int main (void)
                 caught[c][run] = (piped_t){0};
                 continue;
             }
-            caught[c][run] = s_pipeline (db, client, 1, senders, catcher_port, NULL,
-                                         catcher_population, false);
+            caught[c][run] =
+                s_pipeline (db, client, 1, senders, catcher_port, NULL, catcher_population, false);
             s_stop (catcher);
             caught[c][run].delivered = s_catcher_files (directory);
             if (caught[c][run].delivered != caught[c][run].sent)
@@ -1675,11 +1653,10 @@ int main (void)
             ingested     ? "; made in this run"
             : subscribed ? "; its subscriptions made in this run"
                          : "",
-            INDEX_WORKERS, workers_s, votes,
-            VOTED_PAPERS, signals, trending, (long long)mix[1], (long long)mix[2],
-            (long long)mix[3], (long long)mix[10], (long long)mix[4], (long long)mix[5],
-            (long long)mix[6], (long long)mix[7], (long long)mix[8], (long long)mix[9],
-            searches, s_runs);
+            INDEX_WORKERS, workers_s, votes, VOTED_PAPERS, signals, trending, (long long)mix[1],
+            (long long)mix[2], (long long)mix[3], (long long)mix[10], (long long)mix[4],
+            (long long)mix[5], (long long)mix[6], (long long)mix[7], (long long)mix[8],
+            (long long)mix[9], searches, s_runs);
     printf ("Two kinds of run. **Daily**: every subscriber had yesterday's digest (on %s, the "
             "corpus's last day), so the sender asks for papers since %s (two days before, "
             "sender.c), %lld of them: the routine run. **First**: nobody had a digest yet, so "
@@ -1730,23 +1707,25 @@ int main (void)
             failed += composed[c][run].failed;
     printf ("\nAt the baseline's rate %zu first digests would take %.0f s, and %zu daily ones "
             "%.0f s. Digests that failed to compose: %zu.\n\n",
-            subscriber_count, rate[FIRST_BASE] > 0 ? (double)subscriber_count / rate[FIRST_BASE] : 0,
-            subscriber_count, rate[DAILY_BASE] > 0 ? (double)subscriber_count / rate[DAILY_BASE] : 0,
-            failed);
+            subscriber_count,
+            rate[FIRST_BASE] > 0 ? (double)subscriber_count / rate[FIRST_BASE] : 0,
+            subscriber_count,
+            rate[DAILY_BASE] > 0 ? (double)subscriber_count / rate[DAILY_BASE] : 0, failed);
 
     //  Pipeline
     printf ("### The whole pipeline, to an SMTP sink\n\n");
-    printf ("`notify` processes (release build) mail every digest: `notify.run {now: true}` "
-            "records a run, the scheduler thread queues its digests (chunks of 2000), each "
-            "sender claims a job (`FOR UPDATE SKIP LOCKED`), composes it, looks up the papers "
-            "sent before (not for a first digest: there are none; for a daily one the table "
-            "starts empty here), commits the mark, hands the mail over SMTP (libcurl) and commits the "
-            "outcome with its `digest.sent` event; an empty digest ends the job without mail. "
-            "The server is a sink in the bench process (a thread per connection, answers at "
-            "once, counts mails by recipient), so what is timed is notify. Timed from "
-            "notify.run to the last job done (polled every 50 ms). Checked after each run: every "
-            "job sent or empty, notify.status agrees, the sink's mails = jobs sent, each sent "
-            "job's subscriber mailed exactly once and nobody else.\n\n");
+    printf (
+        "`notify` processes (release build) mail every digest: `notify.run {now: true}` "
+        "records a run, the scheduler thread queues its digests (chunks of 2000), each "
+        "sender claims a job (`FOR UPDATE SKIP LOCKED`), composes it, looks up the papers "
+        "sent before (not for a first digest: there are none; for a daily one the table "
+        "starts empty here), commits the mark, hands the mail over SMTP (libcurl) and commits the "
+        "outcome with its `digest.sent` event; an empty digest ends the job without mail. "
+        "The server is a sink in the bench process (a thread per connection, answers at "
+        "once, counts mails by recipient), so what is timed is notify. Timed from "
+        "notify.run to the last job done (polled every 50 ms). Checked after each run: every "
+        "job sent or empty, notify.status agrees, the sink's mails = jobs sent, each sent "
+        "job's subscriber mailed exactly once and nobody else.\n\n");
     printf ("| run | notify processes × senders | seconds | digests/s | all queued after s | "
             "sent | empty | MB at the sink | every subscriber mailed once |\n"
             "|---|---|---:|---:|---:|---:|---:|---:|---|\n");
@@ -1810,12 +1789,12 @@ int main (void)
             "at once take %.1f s on one thread and %.1f s on 4: %s. Composed and mailed end to "
             "end by notify, a daily run took %.1f s at best (table above): %s.\n\n",
             subscriber_count, TARGET_S, daily_s, rate[DAILY_ONE], daily_four, rate[DAILY_FOUR],
-            !daily_met                ? "**not met**"
-            : daily_s <= TARGET_S     ? "met"
-                                      : "met with 4 threads (4 senders), not with one",
+            !daily_met            ? "**not met**"
+            : daily_s <= TARGET_S ? "met"
+                                  : "met with 4 threads (4 senders), not with one",
             first_s, first_four,
             first_four > 0 && (first_s <= TARGET_S || first_four <= TARGET_S) ? "met too"
-                                                                             : "**not met**",
+                                                                              : "**not met**",
             best_daily, best_daily > 0 && best_daily <= TARGET_S ? "met too" : "**not met**");
     s_free_subscribers (subscribers, subscriber_count);
     free (all);

@@ -470,16 +470,6 @@ typedef struct {
     double build_s; //  making the database, when it was not kept
 } rebuild_t;
 
-//  The URL of database NAME on the server of URL.
-static char *s_database_url (const char *url, const char *name)
-{
-    const char *slash = strrchr (url, '/');
-    size_t keep = slash ? (size_t)(slash - url) : strlen (url);
-    char *out = malloc (keep + strlen (name) + 2);
-    sprintf (out, "%.*s/%s", (int)keep, url, name);
-    return out;
-}
-
 //  Makes the 1M-paper, 10M-vote database unless it is already there.
 static int s_big_database (pb_db_t *db, const char *big_url, rebuild_t *out)
 {
@@ -531,7 +521,7 @@ static int s_big_database (pb_db_t *db, const char *big_url, rebuild_t *out)
 
 static void s_bench_rebuild (pb_db_t *db, const char *url, pb_config_t *config, rebuild_t *out)
 {
-    char *big_url = s_database_url (url, BIG_DATABASE);
+    char *big_url = pbbench_database_url (url, BIG_DATABASE);
     if (s_big_database (db, big_url, out)) {
         fprintf (stderr, "bench_rank: could not build %s\n", BIG_DATABASE);
         free (big_url);

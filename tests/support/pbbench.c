@@ -125,8 +125,7 @@ void pbbench_papers_free (pbbench_paper_t *papers, size_t count)
     free (papers);
 }
 
-int pbbench_start (const char *bin_dir, const char *name, char *const common[],
-                   char *const extra[])
+int pbbench_start (const char *bin_dir, const char *name, char *const common[], char *const extra[])
 {
     char program[4200];
     snprintf (program, sizeof program, "%s/%s", bin_dir, name);
@@ -139,4 +138,13 @@ int pbbench_start (const char *bin_dir, const char *name, char *const common[],
         environment[count++] = *assignment;
     environment[count] = NULL;
     return pbbench_spawn (program, argv, environment);
+}
+
+char *pbbench_database_url (const char *url, const char *name)
+{
+    const char *slash = strrchr (url, '/');
+    size_t keep = slash ? (size_t)(slash - url) : strlen (url);
+    char *out = malloc (keep + strlen (name) + 2);
+    sprintf (out, "%.*s/%s", (int)keep, url, name);
+    return out;
 }

@@ -25,6 +25,9 @@ int pbbench_spawn (const char *program, char *const argv[], char *const environm
 int pbbench_start (const char *bin_dir, const char *name, char *const common[],
                    char *const extra[]);
 
+//  The URL of database NAME on the server of URL (the caller frees it).
+char *pbbench_database_url (const char *url, const char *name);
+
 //  Sorts LATENCIES (COUNT of them) and sets the median and 99th percentile.
 void pbbench_percentiles (double *latencies, size_t count, double *p50, double *p99);
 
