@@ -9,6 +9,7 @@
 #include "gateway.h"
 #include "metrics.h"
 
+#include <curl/curl.h>
 #include <libxml/xmlwriter.h>
 #include <string.h>
 #include <time.h>
@@ -48,25 +49,6 @@ static void s_link (xmlTextWriterPtr writer, const char *rel, const char *type, 
     xmlTextWriterEndElement (writer);
 }
 
-//  TEXT percent-encoded for a URL's path or query (unreserved bytes kept).
-static char *s_url_encode (const char *text)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *encoded = malloc (strlen (text) * 3 + 1), *out = encoded;
-    for (const unsigned char *in = (const unsigned char *)text; *in; in++) {
-        if ((*in >= 'a' && *in <= 'z') || (*in >= 'A' && *in <= 'Z') ||
-            (*in >= '0' && *in <= '9') || strchr ("-._~", *in))
-            *out++ = (char)*in;
-        else {
-            *out++ = '%';
-            *out++ = hex[*in >> 4];
-            *out++ = hex[*in & 15];
-        }
-    }
-    *out = '\0';
-    return encoded;
-}
-
 //  FIELD of PAPER (the index's "YYYY-MM-DD HH:MM:SS+00"), else when it was
 //  published or listed, as RFC 3339; FALLBACK when none is there.
 static void s_timestamp (json_t *paper, const char *field, const char *fallback, char out[32])
@@ -88,7 +70,8 @@ static void s_timestamp (json_t *paper, const char *field, const char *fallback,
 static void s_entry (gateway_t *gateway, xmlTextWriterPtr writer, json_t *paper, const char *now)
 {
     const char *id = json_string_value (json_object_get (paper, "id"));
-    char *encoded = s_url_encode (id);
+    //  Percent-encoded by libcurl (unreserved bytes kept; the handle is unused).
+    char *encoded = curl_easy_escape (NULL, id, 0);
     char *page = NULL, *arxiv = NULL;
     if (asprintf (&page, "%s/papers/%s", gateway->public_url, encoded) < 0)
         page = NULL;
@@ -125,7 +108,7 @@ static void s_entry (gateway_t *gateway, xmlTextWriterPtr writer, json_t *paper,
     }
     s_element (writer, "summary", json_string_value (json_object_get (paper, "abstract")));
     xmlTextWriterEndElement (writer);
-    free (encoded);
+    curl_free (encoded);
     free (page);
     free (arxiv);
 }
@@ -272,13 +255,13 @@ int gw_feed_search (gateway_t *gateway, gw_request_t *request, gw_response_t *re
         papers = s_papers_in_order (gateway, ids, response);
     }
     if (papers) {
-        char *encoded = s_url_encode (query), *self_url = NULL, *title = NULL;
+        char *encoded = curl_easy_escape (NULL, query, 0), *self_url = NULL, *title = NULL;
         if (asprintf (&self_url, "%s/feeds/search.atom?q=%s", gateway->public_url, encoded) > 0 &&
             asprintf (&title, "paperbus: %s", query) > 0) {
             s_feed (gateway, response, title, self_url, papers);
             gw_cache_put (gateway->cache, key, response->body, response->size);
         }
-        free (encoded);
+        curl_free (encoded);
         free (self_url);
         free (title);
         json_decref (papers);
